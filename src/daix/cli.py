@@ -17,16 +17,16 @@ from daix.errors import DaixError
 
 #: Command name -> (module, attribute, one-line help shown by ``daix --help``).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("daix.commands.demo", "demo", "Run the whole catalogue on a built-in synthetic dataset."),
+    "demo": ("daix.commands.demo", "demo", "Run the catalogue on built-in synthetic data."),
     "synth": ("daix.commands.synth", "synth", "Write a deterministic synthetic data directory."),
-    "validate": ("daix.commands.validate", "validate", "Check every input table of a data directory."),
+    "validate": ("daix.commands.validate", "validate", "Check the tables of a data directory."),
     "indices": ("daix.commands.catalogue", "indices", "List the built-in indices."),
-    "calendar": ("daix.commands.catalogue", "calendar", "Print an index's calculation instants (UTC)."),
+    "calendar": ("daix.commands.catalogue", "calendar", "Print calculation times (UTC)."),
     "reviews": ("daix.commands.catalogue", "reviews", "Print a family's review events (UTC)."),
     "fix": ("daix.commands.fix", "fix", "Compute reference price fixes from trades."),
-    "import-bars": ("daix.commands.fix", "import_bars", "Turn exchange bar files into a trades table."),
-    "backfill": ("daix.commands.backfill", "backfill", "Compute index levels, baskets and reviews."),
-    "recalc": ("daix.commands.backfill", "recalc", "Recompute after a data correction, with a diff."),
+    "import-bars": ("daix.commands.bars", "import_bars", "Turn bar files into a trades table."),
+    "backfill": ("daix.commands.backfill", "backfill", "Compute levels, baskets and reviews."),
+    "recalc": ("daix.commands.backfill", "recalc", "Recompute after a correction, with a diff."),
     "show": ("daix.commands.backfill", "show", "Print an output directory's manifest."),
     "plot": ("daix.commands.plot", "plot", "Plot index levels and constituent weights."),
 }

@@ -1,0 +1,209 @@
+"""Column conversion to the SPEC §6.1 logical types, with errors that show example rows.
+
+Parquet columns of the right type pass through (timestamps are re-labelled to ns UTC, a
+zero-copy cast when already ns). CSV columns arrive as text and are parsed here, so that a
+value that is not a number, a naive timestamp or a malformed month is reported with its row
+(SPEC §6.2).
+"""
+
+from __future__ import annotations
+
+from daix.errors import InputError
+from daix.schemas import BOOL, DATE, FLOAT, INT, MONTH, STRING, TIMESTAMP
+
+#: A timestamp string with an explicit zone: ``Z`` or ``+HH:MM`` / ``+HHMM`` / ``+HH`` (SPEC §1.1).
+_ZONED = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+_MONTH = r"^\d{4}-(?:0[1-9]|1[0-2])$"
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+def convert_column(col, kind: str, label: str, name: str):
+    """Convert one column (Array or ChunkedArray) to the Arrow type of ``kind``."""
+    import pyarrow as pa
+
+    from daix.schemas import arrow_type
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    target = arrow_type(kind)
+    if kind == TIMESTAMP:
+        return _timestamp(col, label, name)
+    if kind == DATE:
+        return _date(col, label, name)
+    if kind == MONTH:
+        return _month(col, label, name)
+    if kind == BOOL:
+        return _bool(col, label, name)
+    if kind == STRING:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            return col.cast(pa.string())
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            return col.cast(pa.string())
+        raise _wrong_type(col, "text", label, name)
+    if kind in (FLOAT, INT):
+        return _number(col, target, label, name)
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _wrong_type(col, expected: str, label: str, name: str, mask=None) -> InputError:
+    import pyarrow.compute as pc
+
+    if mask is None:
+        rows = [f"row {i + 1}: {name}={v}" for i, v in enumerate(col.slice(0, 5).to_pylist())]
+    else:
+        rows = _masked_examples(col, pc.fill_null(mask, False), name)
+    return InputError(
+        f"wrong type: expected {expected}, found {col.type}", path=label, column=name, rows=rows
+    )
+
+
+def _masked_examples(col, mask, name: str) -> list[str]:
+    import numpy as np
+
+    idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))[:5]
+    values = col.take(idx).to_pylist() if len(idx) else []
+    return [f"row {int(i) + 1}: {name}={v!r}" for i, v in zip(idx, values, strict=True)]
+
+
+def _is_text(col) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+
+
+def _timestamp(col, label: str, name: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    target = pa.timestamp("ns", tz="UTC")
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is None:
+            raise InputError(
+                "naive timestamp (no time zone): instants must be UTC-aware, e.g. "
+                "timestamp[ns, tz=UTC] in Parquet or '2024-01-01T00:00:00Z' in CSV (SPEC §1.1)",
+                path=label, column=name,
+                rows=[f"row {i + 1}: {name}={v}" for i, v in
+                      enumerate(col.slice(0, 5).to_pylist())],
+            )
+        # Arrow stores instants as UTC; a cast changes only the unit and the zone label.
+        return col.cast(target)
+    if _is_text(col):
+        stripped = pc.utf8_trim_whitespace(col)
+        naive = pc.and_(pc.invert(pc.match_substring_regex(stripped, _ZONED)),
+                        pc.is_valid(stripped))
+        if pc.any(naive).as_py():
+            raise InputError(
+                "naive timestamp (no time zone): write 'Z' or an offset such as '+00:00' "
+                "(SPEC §1.1)", path=label, column=name,
+                rows=_masked_examples(col, naive, name),
+            )
+        try:
+            return pc.cast(stripped, target)
+        except pa.ArrowInvalid:
+            bad = _unparsable(stripped, target)
+            raise InputError("cannot read as an ISO 8601 instant", path=label, column=name,
+                             rows=_masked_examples(col, bad, name)) from None
+    raise _wrong_type(col, "a UTC timestamp", label, name)
+
+
+def _unparsable(col, target):
+    """Mask of the values that do not cast to ``target`` (slow path, errors only)."""
+    import pyarrow as pa
+
+    flags = []
+    for value in col.to_pylist():
+        if value is None:
+            flags.append(False)
+            continue
+        try:
+            pa.array([value]).cast(target)
+            flags.append(False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            flags.append(True)
+    return pa.array(flags)
+
+
+def _number(col, target, label: str, name: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(
+        col.type
+    ):
+        return col.cast(target)
+    if pa.types.is_null(col.type):
+        return pa.nulls(len(col), target)
+    if _is_text(col):
+        stripped = pc.utf8_trim_whitespace(col)
+        empty = pc.equal(stripped, "")
+        stripped = pc.if_else(empty, pa.scalar(None, pa.string()), stripped)
+        try:
+            return pc.cast(stripped, target)
+        except pa.ArrowInvalid:
+            bad = _unparsable(stripped, target)
+            kind = "a number" if pa.types.is_floating(target) else "an integer"
+            raise InputError(f"wrong type: expected {kind}, found text", path=label,
+                             column=name, rows=_masked_examples(col, bad, name)) from None
+    raise _wrong_type(col, "a number", label, name)
+
+
+def _bool(col, label: str, name: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_boolean(col.type):
+        return col
+    if pa.types.is_integer(col.type):
+        bad = pc.invert(pc.is_in(col, value_set=pa.array([0, 1], col.type)))
+        if pc.any(pc.fill_null(bad, False)).as_py():
+            raise _wrong_type(col, "true/false", label, name, bad)
+        return pc.not_equal(col, 0)
+    if _is_text(col):
+        low = pc.utf8_lower(pc.utf8_trim_whitespace(col))
+        true = pc.is_in(low, value_set=pa.array(_TRUE))
+        false = pc.is_in(low, value_set=pa.array(_FALSE))
+        bad = pc.and_(pc.invert(pc.or_(true, false)), pc.is_valid(low))
+        if pc.any(bad).as_py():
+            raise InputError("wrong type: expected true/false", path=label, column=name,
+                             rows=_masked_examples(col, bad, name))
+        return pc.if_else(pc.is_valid(low), true, pa.scalar(None, pa.bool_()))
+    raise _wrong_type(col, "true/false", label, name)
+
+
+def _date(col, label: str, name: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_date(col.type):
+        return col.cast(pa.date32())
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is not None:
+            col = col.cast(pa.timestamp("ns", tz="UTC"))
+        return pc.cast(pc.floor_temporal(col, unit="day"), pa.date32())
+    if _is_text(col):
+        stripped = pc.utf8_trim_whitespace(col)
+        try:
+            return pc.cast(stripped, pa.date32())
+        except pa.ArrowInvalid:
+            bad = _unparsable(stripped, pa.date32())
+            raise InputError("cannot read as a date YYYY-MM-DD", path=label, column=name,
+                             rows=_masked_examples(col, bad, name)) from None
+    raise _wrong_type(col, "a date", label, name)
+
+
+def _month(col, label: str, name: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not _is_text(col):
+        raise _wrong_type(col, "a review month 'YYYY-MM'", label, name)
+    stripped = pc.utf8_trim_whitespace(col)
+    bad = pc.or_(pc.invert(pc.match_substring_regex(stripped, _MONTH)), pc.is_null(stripped))
+    if pc.any(pc.fill_null(bad, True)).as_py():
+        raise InputError("review month is not YYYY-MM (e.g. 2024-03)", path=label, column=name,
+                         rows=_masked_examples(col, pc.fill_null(bad, True), name))
+    return stripped.cast(pa.string())
+
