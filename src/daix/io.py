@@ -267,7 +267,12 @@ def write_table(table, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
-        if target.name.endswith((".csv", ".csv.gz")):
+        if target.name.endswith(".csv.gz"):
+            import pyarrow as pa
+
+            with pa.CompressedOutputStream(tmp, "gzip") as stream:
+                pcsv.write_csv(table, stream)
+        elif target.name.endswith(".csv"):
             pcsv.write_csv(table, tmp)
         elif target.suffix in (".parquet", ".pq"):
             pq.write_table(table, tmp, compression="zstd")
