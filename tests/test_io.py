@@ -200,8 +200,10 @@ def test_duplicate_price_key(tmp_path):
     extra = tables["prices"].slice(0, 1).set_column(3, "price", pa.array([61000.0]))
     tables["prices"] = pa.concat_tables([tables["prices"], extra])
     root = _bad_case("dup", tables, tmp_path)
-    err = _expect_error(root, "prices", "ts, asset, window", "duplicate key")
-    assert len(err.rows) == 1 and "asset=BTC" in err.rows[0] and "window=15m" in err.rows[0]
+    err = _expect_error(root, "prices", "ts, asset, window", "1 key(s) appear more than once")
+    # Both rows of the duplicated key are shown: rows 1 and 5.
+    assert [r.split(":")[0] for r in err.rows] == ["row 1", "row 5"]
+    assert all("asset=BTC" in r and "window=15m" in r for r in err.rows)
 
 
 def test_review_month_not_yyyy_mm(tmp_path):

@@ -222,19 +222,77 @@ def check_enum(table, column: str, allowed: tuple[str, ...], label: str) -> None
 
 
 def check_unique(table, key: tuple[str, ...], label: str) -> None:
-    """No two rows share ``key`` (SPEC §6.2: duplicate ``ts, asset, window`` in prices)."""
+    """No two rows share ``key`` (SPEC §6.2: duplicate ``ts, asset, window`` in prices).
+
+    Each key column becomes integer codes that keep its order (strings: ranks in their sorted
+    dictionary). A table already sorted by the key (as written by daix) is checked in one pass
+    over neighbours; otherwise the codes are sorted first.
+    """
+    import numpy as np
+
+    n = table.num_rows
+    if n < 2:
+        return
+    cols = [_order_codes(table.column(c)) for c in key]
+    increasing = _strictly_increasing(cols)
+    if increasing.all():
+        return
+    order = np.lexsort(cols[::-1])
+    same = np.ones(n - 1, dtype=bool)
+    for c in cols:
+        sc = c[order]
+        same &= sc[1:] == sc[:-1]
+    if not same.any():
+        return
+    dup_rows = np.unique(np.concatenate([order[1:][same], order[:-1][same]]))
+    n_keys = int(np.count_nonzero(same & ~np.r_[False, same[:-1]]))
+    rows = example_rows(table, _mask(n, dup_rows[: 2 * MAX_EXAMPLES]))
+    raise InputError(
+        f"duplicate key ({', '.join(key)}): {n_keys} key(s) appear more than once",
+        path=label, column=", ".join(key), rows=rows,
+    )
+
+
+def _order_codes(col):
+    """int64 codes of a column that sort as its values do (nulls first)."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    if table.num_rows < 2:
-        return
-    counts = table.select(list(key)).group_by(list(key)).aggregate([([], "count_all")])
-    dup = counts.filter(pc.greater(counts.column("count_all"), 1))
-    if dup.num_rows:
-        rows = [_format_row(r) for r in dup.slice(0, MAX_EXAMPLES).to_pylist()]
-        raise InputError(
-            f"duplicate key ({', '.join(key)}): {dup.num_rows} key(s) appear more than once",
-            path=label, column=", ".join(key), rows=rows,
-        )
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_date32(col.type):
+        col = col.cast(pa.int32())
+    if pa.types.is_timestamp(col.type) or pa.types.is_integer(col.type):
+        return pc.fill_null(col.cast(pa.int64()), -(2**63)).to_numpy()
+    if pa.types.is_boolean(col.type) or pa.types.is_floating(col.type):
+        return np.nan_to_num(pc.fill_null(col.cast(pa.float64()), -np.inf).to_numpy())
+    enc = col.dictionary_encode()
+    ranks = np.argsort(np.argsort(np.asarray(enc.dictionary.to_pylist(), dtype=object)))
+    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    return np.where(idx >= 0, ranks[np.maximum(idx, 0)], -1).astype(np.int64)
+
+
+def _strictly_increasing(cols):
+    """For each pair of neighbours, whether the key tuple strictly increases."""
+    import numpy as np
+
+    n = len(cols[0])
+    result = np.zeros(n - 1, dtype=bool)
+    tied = np.ones(n - 1, dtype=bool)
+    for c in cols:
+        result |= tied & (c[1:] > c[:-1])
+        tied &= c[1:] == c[:-1]
+    return result
+
+
+def _mask(n: int, rows):
+    import numpy as np
+    import pyarrow as pa
+
+    m = np.zeros(n, dtype=bool)
+    m[rows] = True
+    return pa.array(m)
 
 
 def example_rows(table, mask) -> list[str]:
