@@ -198,7 +198,10 @@ def conform(table, spec: TableSpec, label: str):
     for column, allowed in spec.enums.items():
         check_enum(out, column, allowed, label)
     if spec.key and spec.name in KEYED_TABLES:
-        check_unique(out, spec.key, label)
+        # Codes from the stored dictionary columns where there are some: no string hashing.
+        raw = {c: table.column(c) for c in spec.key
+               if pa.types.is_dictionary(table.column(c).type)}
+        check_unique(out, spec.key, label, raw)
     return out
 
 
@@ -221,29 +224,45 @@ def check_enum(table, column: str, allowed: tuple[str, ...], label: str) -> None
         )
 
 
-def check_unique(table, key: tuple[str, ...], label: str) -> None:
+def check_unique(table, key: tuple[str, ...], label: str, raw: dict | None = None) -> None:
     """No two rows share ``key`` (SPEC §6.2: duplicate ``ts, asset, window`` in prices).
 
-    Each key column becomes integer codes that keep its order (strings: ranks in their sorted
-    dictionary). A table already sorted by the key (as written by daix) is checked in one pass
-    over neighbours; otherwise the codes are sorted first.
+    Each key column becomes order-preserving integer codes, packed into one int64 where the
+    ranges allow (timestamps divided by their common step). A table sorted by the key passes
+    in one pass; otherwise the packed keys are sorted. Only a table with duplicates pays for
+    finding the rows to show.
     """
     import numpy as np
 
     n = table.num_rows
     if n < 2:
         return
-    cols = [_order_codes(table.column(c)) for c in key]
-    increasing = _strictly_increasing(cols)
-    if increasing.all():
-        return
-    order = np.lexsort(cols[::-1])
-    same = np.ones(n - 1, dtype=bool)
-    for c in cols:
-        sc = c[order]
-        same &= sc[1:] == sc[:-1]
-    if not same.any():
-        return
+    raw = raw or {}
+    # Dense key spaces (an hourly grid of assets and windows) are checked by counting: O(n).
+    cols = [_order_codes(raw[c] if c in raw else table.column(c), ordered=False) for c in key]
+    packed, span = _pack(cols)
+    if packed is not None and span <= 4 * n + 1024:
+        counts = np.bincount(packed, minlength=span)
+        if int(counts.max()) <= 1:
+            return
+        order = np.argsort(packed, kind="stable")
+        same = packed[order][1:] == packed[order][:-1]
+    elif packed is not None:
+        if bool(np.all(packed[1:] > packed[:-1])) or not bool(
+                np.any(np.diff(np.sort(packed)) == 0)):
+            return
+        order = np.argsort(packed, kind="stable")
+        same = packed[order][1:] == packed[order][:-1]
+    else:
+        if _strictly_increasing(cols).all():
+            return
+        order = np.lexsort(cols[::-1])
+        same = np.ones(n - 1, dtype=bool)
+        for c in cols:
+            sc = c[order]
+            same &= sc[1:] == sc[:-1]
+        if not same.any():
+            return
     dup_rows = np.unique(np.concatenate([order[1:][same], order[:-1][same]]))
     n_keys = int(np.count_nonzero(same & ~np.r_[False, same[:-1]]))
     rows = example_rows(table, _mask(n, dup_rows[: 2 * MAX_EXAMPLES]))
@@ -253,23 +272,69 @@ def check_unique(table, key: tuple[str, ...], label: str) -> None:
     )
 
 
-def _order_codes(col):
-    """int64 codes of a column that sort as its values do (nulls first)."""
+#: Common steps of timestamp keys in ns (hour, 15 min, minute, 15 s, second, ms, us).
+_STEPS = (3_600_000_000_000, 900_000_000_000, 60_000_000_000, 15_000_000_000, 1_000_000_000,
+          1_000_000, 1_000)
+
+
+def _pack(cols):
+    """One int64 per row that orders like the tuple of ``cols`` and the size of that key
+    space, or (None, 0) when it cannot fit."""
+    import numpy as np
+
+    parts = []
+    span = 1
+    for c in cols:
+        lo = int(c.min())
+        shifted = c - lo
+        for step in _STEPS:
+            if int(shifted.max()) >= step and not np.any(shifted % step):
+                shifted = shifted // step
+                break
+        width = int(shifted.max()) + 1
+        span *= width
+        if span >= 2**62:
+            return None, 0
+        parts.append((shifted, width))
+    packed = np.zeros(len(cols[0]), dtype=np.int64)
+    for shifted, width in parts:
+        packed *= width
+        packed += shifted
+    return packed, span
+
+
+def _order_codes(col, ordered: bool = True):
+    """int64 codes of a column; with ``ordered`` they sort as its values do (nulls first)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+            dictionary = col.chunk(0).dictionary if col.num_chunks else pa.array([], pa.string())
+            indices = pa.chunked_array([c.indices for c in col.chunks],
+                                       col.type.index_type).combine_chunks()
+            col = pa.DictionaryArray.from_arrays(indices, dictionary)
+        else:
+            col = col.combine_chunks()
     if pa.types.is_date32(col.type):
         col = col.cast(pa.int32())
     if pa.types.is_timestamp(col.type) or pa.types.is_integer(col.type):
-        return pc.fill_null(col.cast(pa.int64()), -(2**63)).to_numpy()
+        col = col.cast(pa.int64())
+        if col.null_count:
+            col = pc.fill_null(col, -(2**62))
+        return col.to_numpy()
     if pa.types.is_boolean(col.type) or pa.types.is_floating(col.type):
         return np.nan_to_num(pc.fill_null(col.cast(pa.float64()), -np.inf).to_numpy())
-    enc = col.dictionary_encode()
+    enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
+    idx = enc.indices
+    if idx.null_count:
+        idx = pc.fill_null(idx, -1)
+    idx = idx.to_numpy().astype(np.int64)
+    if not ordered:
+        return idx
     ranks = np.argsort(np.argsort(np.asarray(enc.dictionary.to_pylist(), dtype=object)))
-    idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
     return np.where(idx >= 0, ranks[np.maximum(idx, 0)], -1).astype(np.int64)
 
 
