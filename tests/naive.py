@@ -6,13 +6,280 @@ Numba kernels against these on parametrized edge cases and hypothesis-generated 
 
 from __future__ import annotations
 
-import math  # noqa: F401  (used by the sections below)
+import math
 
 # --- reference prices (SPEC §2), for kernels/fixes.py -------------------------------------
 # (section: fixes)
+#
+# Trades are tuples ``(ts, asset, exchange, quote, price, size)`` with ``ts`` in int ns UTC;
+# fx rows ``(ts, currency, usd_per_unit)``; exchange rows ``(exchange, valid_from, valid_to)``
+# with None for an open end. Everything is loops, dicts and ``statistics.median``.
+
+FIX_REASONS = ("price", "size", "unknown_exchange", "outside_vetted_period", "before_first_fx")
+
+
+def fix_grid_naive(start: int, end: int, step: int) -> list[int]:
+    """Every multiple of ``step`` (ns since the epoch) with start <= T <= end (SPEC §8.1)."""
+    first = -(-start // step) * step
+    return list(range(first, end + 1, step))
+
+
+def _usd_per_unit_naive(fx, quote, ts):
+    """Latest fx rate of ``quote`` at or before ``ts``; None before its first row (SPEC §2.2)."""
+    if quote == "USD":
+        return 1.0
+    best_ts, best = None, None
+    for fts, cur, rate in fx:
+        if cur == quote and fts <= ts and (best_ts is None or fts >= best_ts):
+            best_ts, best = fts, rate
+    return best
+
+
+def _reject_reason_naive(trade, fx, exchanges):
+    """The first failing reason of SPEC §8.1 in its order, or None for a valid trade."""
+    ts, _asset, exchange, quote, price, size = trade
+    if not (math.isfinite(price) and price > 0):
+        return "price"
+    if not (math.isfinite(size) and size > 0):
+        return "size"
+    if exchanges is not None:
+        periods = [(f, t) for ex, f, t in exchanges if ex == exchange]
+        if not periods:
+            return "unknown_exchange"
+        if not any((f is None or f <= ts) and (t is None or ts < t) for f, t in periods):
+            return "outside_vetted_period"
+    if _usd_per_unit_naive(fx, quote, ts) is None:
+        return "before_first_fx"
+    return None
+
+
+def fixes_naive(trades, fx, grid, windows, *, ped=0.05, exchanges=None):
+    """Reference fixes of SPEC §2 and §8.1.
+
+    ``grid`` is the list of fix times, ``windows`` maps a window label to its length in ns.
+    Returns ``{"rows": [...], "rejected": {reason: n}, "markets_excluded": {(ex, quote): n}}``
+    with rows ``(ts, asset, window, price, volume, n_trades, n_markets, n_excluded, stale)``
+    sorted by window label, asset, ts. A null price is None, and such a row is stale.
+    """
+    import statistics
+
+    quotes = {t[3] for t in trades}
+    for quote in sorted(quotes):
+        if quote != "USD" and not any(cur == quote for _, cur, _ in fx):
+            raise ValueError(f"quote {quote} has no fx row")
+    rejected = dict.fromkeys(FIX_REASONS, 0)
+    kept = []  # (ts, asset, exchange, quote, price_usd, size), input order
+    for trade in trades:
+        reason = _reject_reason_naive(trade, fx, exchanges)
+        if reason is not None:
+            rejected[reason] += 1
+            continue
+        ts, asset, exchange, quote, price, size = trade
+        kept.append((ts, asset, exchange, quote, price * _usd_per_unit_naive(fx, quote, ts), size))
+    assets = sorted({t[1] for t in trades})
+    rows, excluded_count = [], {}
+    for label in sorted(windows):
+        width = windows[label]
+        for asset in assets:
+            previous = None
+            for fix_time in grid:
+                markets = {}  # (exchange, quote) -> [V, PV, N]
+                for ts, a, exchange, quote, price_usd, size in kept:
+                    if a == asset and fix_time - width <= ts < fix_time:
+                        acc = markets.setdefault((exchange, quote), [0.0, 0.0, 0])
+                        acc[0] += size
+                        acc[1] += price_usd * size
+                        acc[2] += 1
+                keys = sorted(markets)
+                vwap = {k: markets[k][1] / markets[k][0] for k in keys}
+                out = []
+                if len(keys) >= 3:
+                    m = statistics.median([vwap[k] for k in keys])
+                    out = [k for k in keys if abs(vwap[k] / m - 1.0) > ped]
+                for k in out:
+                    excluded_count[k] = excluded_count.get(k, 0) + 1
+                use = [k for k in keys if k not in out]
+                if not use:
+                    rows.append((fix_time, asset, label, previous, 0.0, 0, 0, 0, True))
+                    continue
+                pv = 0.0
+                v = 0.0
+                for k in use:
+                    pv += markets[k][1]
+                    v += markets[k][0]
+                previous = pv / v
+                rows.append((fix_time, asset, label, previous, v,
+                             sum(markets[k][2] for k in use), len(use), len(out), False))
+    return {"rows": rows, "rejected": rejected, "markets_excluded": excluded_count}
 
 # --- capping (SPEC §3.4), for kernels/capping.py ------------------------------------------
 # (section: capping)
+#
+# Weights are plain lists of floats; the loop is the SPEC §3.4 rule written out literally.
+
+
+def cap_weights_naive(weights, cap, tol=1e-12):
+    """SPEC §3.4 capping of one vector: ``(weights, passes, capped, feasible)``.
+
+    Normalise to sum 1; if ``N * cap < 1`` (to the same tolerance) every weight is ``1/N`` and the
+    cap is infeasible; else repeat {cap every weight above ``cap * (1 + tol)``, share the excess
+    among the uncapped pro rata to their weights} until none exceeds.
+    """
+    n = len(weights)
+    if n == 0:
+        return [], 0, [], True
+    total = sum(float(x) for x in weights)
+    w = [float(x) / total for x in weights]
+    if n * cap * (1.0 + tol) < 1.0:
+        return [1.0 / n] * n, 0, [False] * n, False
+    capped = [False] * n
+    passes = 0
+    while True:
+        over = [i for i in range(n) if not capped[i] and w[i] > cap * (1.0 + tol)]
+        if not over:
+            break
+        passes += 1
+        excess = sum(w[i] - cap for i in over)
+        for i in over:
+            w[i] = cap
+            capped[i] = True
+        free = [i for i in range(n) if not capped[i]]
+        if not free:
+            break
+        rest = sum(w[i] for i in free)
+        for i in free:
+            w[i] += excess * w[i] / rest if rest > 0 else excess / len(free)
+    return w, passes, capped, True
+
+
+def weighting_factors_naive(market_values, scheme, cap=None):
+    """SPEC §3.3 factors of one basket: ``(factors, targets, capped, passes, feasible)``."""
+    n = len(market_values)
+    total = sum(market_values)
+    uncapped = [mv / total for mv in market_values]
+    if scheme == "equal":
+        target = [1.0 / n] * n
+    elif scheme == "sqrt":
+        roots = [math.sqrt(mv) for mv in market_values]
+        target = [r / sum(roots) for r in roots]
+    else:
+        target = list(uncapped)
+    capped, passes, feasible = [False] * n, 0, True
+    if cap is not None:
+        target, passes, capped, feasible = cap_weights_naive(target, cap)
+    factors = [t / w for t, w in zip(target, uncapped, strict=True)]
+    top = max(factors)
+    return [f / top for f in factors], target, capped, passes, feasible
+
 
 # --- index levels (SPEC §3.1, §3.5-§3.8), for kernels/levels.py ----------------------------
 # (section: levels)
+#
+# One index at a time. ``price`` is a list of grid rows (lists of floats, NaN = no fresh fix);
+# baskets are objects with ``start_row``, ``link_row``, ``assets`` and ``units``. The last price of
+# every asset is kept in a dict while the grid is walked row by row.
+
+
+def ffill_naive(price):
+    """Last finite price at or before each row, per column, NaN before the first (SPEC §3.8)."""
+    out = []
+    last = {}
+    for row in price:
+        for a, v in enumerate(row):
+            if math.isfinite(v):
+                last[a] = float(v)
+        out.append([last.get(a, math.nan) for a in range(len(row))])
+    return out
+
+
+def _price_at_naive(price, asset, row):
+    """The last finite price of ``asset`` at or before ``row`` (NaN if none)."""
+    for r in range(row, -1, -1):
+        v = price[r][asset]
+        if math.isfinite(v):
+            return v
+    return math.nan
+
+
+def _mv_at_naive(price, basket, row):
+    """``sum p_i(row) * s_i * f_i`` with carried prices (SPEC §3.1, §3.8)."""
+    return sum(_price_at_naive(price, int(a), row) * float(u)
+               for a, u in zip(basket.assets, basket.units, strict=True))
+
+
+def levels_naive(price, calc_rows, baskets, base_value=1000.0, chain=False):
+    """Levels of one index: ``(levels, divisors, statuses)``, one entry per calculation row.
+
+    Divisor form (SPEC §3.1, §3.5): first basket ``d = MV(E) / base``; later baskets
+    ``d = d_old * MV_new(C) / MV_old(C)``; after an empty basket (suspended, SPEC §8.5)
+    ``d = MV_new(C) / last published level``. Chain form (SPEC §3.6): ``IV_t = IV_prev * MC(t) /
+    MC(prev)`` over the basket in force at t, ``prev`` the previous published calculation row
+    (the first row of an index continues from the base value at E, a resumption from the last
+    level at C). Status 0 firm, 1 indicative (a member without a fresh fix), -1 no level.
+    """
+    if hasattr(price, "tolist"):
+        price = price.tolist()
+    n_cols = len(price[0]) if price else 0
+    levels, divisors, statuses = [], [], []
+    last = {}  # asset -> last finite price
+    grid_row = 0
+    k_cur = -1
+    active = False
+    d = math.nan
+    last_level, last_row = math.nan, -1
+    anchor_level, anchor_row = math.nan, -1
+    for t in calc_rows:
+        t = int(t)
+        while grid_row <= t:
+            for a in range(n_cols):
+                if math.isfinite(price[grid_row][a]):
+                    last[a] = price[grid_row][a]
+            grid_row += 1
+        k = -1
+        for i, b in enumerate(baskets):
+            if b.start_row <= t:
+                k = i
+        while k_cur < k:
+            k_cur += 1
+            b = baskets[k_cur]
+            if len(b.assets) == 0:
+                active = False
+                continue
+            if b.link_row < 0 or (not active and math.isnan(last_level)):
+                d = _mv_at_naive(price, b, b.start_row) / base_value
+                anchor_level, anchor_row = base_value, b.start_row
+            elif active:
+                c = b.link_row
+                d = d * _mv_at_naive(price, b, c) / _mv_at_naive(price, baskets[k_cur - 1], c)
+                anchor_level, anchor_row = last_level, last_row
+            else:
+                c = b.link_row
+                d = _mv_at_naive(price, b, c) / last_level
+                anchor_level, anchor_row = last_level, c
+            active = True
+        if not active:
+            levels.append(math.nan)
+            divisors.append(math.nan)
+            statuses.append(-1)
+            continue
+        b = baskets[k_cur]
+        mc = sum(last.get(int(a), math.nan) * float(u)
+                 for a, u in zip(b.assets, b.units, strict=True))
+        fresh = all(math.isfinite(price[t][int(a)]) for a in b.assets)
+        if chain:
+            level = anchor_level * mc / _mv_at_naive(price, b, anchor_row)
+            divisor = mc / level
+        else:
+            level = mc / d
+            divisor = d
+        if not math.isfinite(level):
+            levels.append(math.nan)
+            divisors.append(math.nan)
+            statuses.append(-1)
+            continue
+        levels.append(level)
+        divisors.append(divisor)
+        statuses.append(0 if fresh else 1)
+        last_level, last_row = level, t
+        anchor_level, anchor_row = level, t
+    return levels, divisors, statuses

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from daix.cli import main
-from daix.errors import InputError
+from daix.errors import ConfigError, InputError
 from daix.io import DataSet, atomic_output_dir, read_table, write_table
 from daix.schemas import INPUTS, arrow_schema
 from daix.validation import validate
@@ -265,7 +265,7 @@ def test_write_table_is_atomic(tmp_path):
     target = tmp_path / "out.parquet"
     write_table(clean_tables()["prices"], target)
     assert pq.read_table(target).num_rows == 4
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         write_table(pa.table({"x": [1]}), tmp_path / "out.unknown")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
 

@@ -1,0 +1,245 @@
+"""``backfill``: every index of the catalogue (or a chosen few) over the whole data (SPEC §3-§6).
+
+Reviews run family by family in time order (baskets, review rows); then the levels kernel runs
+over the dense hourly price matrix for every multi-asset index at once, and the single asset
+indices read their fixes directly. Levels are path dependent, so ``start``/``end`` limit what
+is returned, not what is computed (SPEC §4.1).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from daix.catalogue import CATALOGUE, FAMILIES, IndexDef, catalogue, get_index
+from daix.errors import ConfigError, InputError
+from daix.io import DataSet
+from daix.timeutil import NS_PER_DAY, NS_PER_HOUR
+
+
+@dataclass
+class BackfillResult:
+    """The tables of SPEC §6.3 and what the manifest records."""
+
+    levels: Any  # pyarrow.Table
+    constituents: Any
+    reviews: Any
+    manifest: dict
+    books: dict = field(default_factory=dict, repr=False)
+
+
+def select_indices(indices: Iterable[str] | None = None, family: str | None = None
+                   ) -> list[IndexDef]:
+    """The catalogue entries a run computes: the ids given, a family, or all (SPEC §5)."""
+    if indices:
+        chosen = [get_index(i) for i in indices]
+        if family is not None:
+            chosen = [d for d in chosen if d.family == family]
+        return list(dict.fromkeys(chosen))
+    return catalogue(family)
+
+
+def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
+             end: Any = None, hourly: bool = False, family: str | None = None) -> BackfillResult:
+    """Compute levels, constituents and reviews (SPEC §6.3) and return them as pyarrow tables.
+
+    ``data`` is a data directory or a mapping of table name to pyarrow table (SPEC §6.1);
+    ``indices`` ids of the catalogue (default: all, or all of ``family``); ``start``/``end``
+    (ISO strings or ns) limit the levels returned; ``hourly`` computes every whole UTC hour
+    with the official baskets and divisors (SPEC §5).
+    """
+    from daix import progress
+    from daix.engine.outputs import build_tables, manifest_for
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ds = DataSet(data)
+    defs = select_indices(indices, family)
+    if not defs:
+        raise ConfigError("no index selected")
+    start_ns, end_ns = _bound(start), _bound(end, end_of_day=True)
+    prices, derived = _prices(ds)
+    timings["read_prices"] = time.perf_counter() - t0
+
+    from daix.engine.market import AsOf, build_price_grid
+    from daix.engine.single import TickStream, single_levels
+
+    t = time.perf_counter()
+    grid = build_price_grid(prices, ds.label("prices")) if _has_hourly(prices) else None
+    timings["price_matrix"] = time.perf_counter() - t
+    fx = AsOf.from_table(ds.table("fx", required=False), "currency", "usd_per_unit")
+    series = []
+    books: dict[str, Any] = {}
+    multi = [d for d in defs if d.family != "single"]
+    if multi:
+        if grid is None:
+            raise InputError("no hourly fixes in the prices table (SPEC §2.7)",
+                             path=ds.label("prices"))
+        t = time.perf_counter()
+        books = run_reviews(ds, grid, multi)
+        timings["reviews"] = time.perf_counter() - t
+        t = time.perf_counter()
+        series += multi_levels(grid, multi, books, hourly)
+        timings["levels"] = time.perf_counter() - t
+    singles = [d for d in defs if d.family == "single"]
+    skipped: dict[str, str] = {}
+    if singles:
+        t = time.perf_counter()
+        ticks = TickStream(prices)
+        for d in progress.track(singles, "single asset indices"):
+            if d.currency == "EUR" and "EUR" not in fx.times:
+                skipped[d.id] = "no EUR rows in the fx table (SPEC §3.2)"
+                continue
+            s = single_levels(d, grid, ticks, fx, hourly)
+            if s is None:
+                skipped[d.id] = f"no {d.window} fix of {d.asset} in the prices table"
+                continue
+            series.append(s)
+        timings["single"] = time.perf_counter() - t
+    for d in multi:
+        if d.id in books and not books[d.id].baskets:
+            skipped[d.id] = "no review with its cut-off and price time inside the data (SPEC §4.1)"
+    t = time.perf_counter()
+    levels, constituents, reviews = build_tables(series, books, start_ns, end_ns)
+    timings["tables"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    manifest = manifest_for(ds, defs, levels, constituents, reviews, timings, skipped,
+                            dict(indices=[d.id for d in defs], start=start, end=end,
+                                 hourly=hourly, family=family, derived_prices=derived),
+                            grid)
+    return BackfillResult(levels, constituents, reviews, manifest, books)
+
+
+def _bound(value: Any, end_of_day: bool = False) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    from daix.timeutil import parse_instant
+
+    ns = parse_instant(str(value))
+    if end_of_day and len(str(value).strip()) == 10:
+        ns += NS_PER_DAY - 1
+    return ns
+
+
+def _has_hourly(prices) -> bool:
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.is_in(prices.column("window"),
+                                value_set=_arrow_strings(["15m", "1h"]))).as_py())
+
+
+def _arrow_strings(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
+
+
+def _prices(ds: DataSet):
+    """The prices table, or hourly fixes derived from trades when it is absent (SPEC §8.2)."""
+    if ds.has("prices") or not ds.has("trades"):
+        return ds.table("prices"), False
+    import pyarrow.compute as pc
+
+    from daix.fixes import compute_fixes
+
+    trades = ds.table("trades")
+    lo, hi = pc.min_max(trades.column("ts").cast("int64")).values()
+    start = (lo.as_py() // NS_PER_HOUR + 1) * NS_PER_HOUR
+    end = (hi.as_py() // NS_PER_HOUR + 1) * NS_PER_HOUR
+    fixes = compute_fixes(ds, start, end).table
+    ok = pc.and_(pc.invert(fixes.column("stale")), pc.is_valid(fixes.column("price")))
+    return fixes.filter(ok).select(["ts", "asset", "window", "price"]), True
+
+
+def run_reviews(ds: DataSet, grid, defs: list[IndexDef]) -> dict[str, Any]:
+    """Every review of every multi-asset index in ``defs``, family by family (SPEC §4)."""
+    from daix import progress
+    from daix.calendars import review_events
+    from daix.engine.context import Book, Context
+    from daix.engine.custom import custom_review
+    from daix.engine.grayscale import grayscale_family
+    from daix.engine.reference import Reference
+    from daix.engine.select import select_review
+
+    needs_volume = any(d.family == "grayscale" for d in defs)
+    ctx = Context(grid, Reference.from_dataset(ds, needs_volume=needs_volume))
+    books = {d.id: Book(d, ctx) for d in defs}
+    lo = grid.grid_start - 62 * NS_PER_DAY
+    for fam in progress.track([f for f in FAMILIES if f != "single"], "reviews"):
+        fam_books = {i: b for i, b in books.items() if b.index.family == fam}
+        if not fam_books:
+            continue
+        events = [ev for ev in review_events(fam, lo, grid.grid_end)]
+        events.sort(key=lambda ev: ev.effective)
+        if fam == "grayscale":
+            grayscale_family(ctx, fam_books, events)
+        else:
+            step = custom_review if fam == "custom" else select_review
+            for book in fam_books.values():
+                started = False
+                for ev in events:
+                    if not ctx.computable(ev):
+                        continue
+                    if not started and ev.kind != "review":
+                        continue
+                    started = True
+                    book.apply_deletions(before=ev.effective)
+                    step(book, ev)
+        for book in fam_books.values():
+            book.apply_deletions(before=None)
+    return books
+
+
+def multi_levels(grid, defs: list[IndexDef], books: dict[str, Any], hourly: bool) -> list:
+    """Levels of the multi-asset indices through the levels kernel (SPEC §3.1, §3.5-§3.8)."""
+    from daix.calendars import calculation_times, is_official
+    from daix.engine.levels import Basket as KBasket
+    from daix.engine.levels import compute_levels
+    from daix.engine.single import SeriesLevels
+
+    out = []
+    by_window: dict[str, list[IndexDef]] = {}
+    for d in defs:
+        if books[d.id].baskets:
+            by_window.setdefault(d.window, []).append(d)
+    col = grid.asset_index
+    for window, group in by_window.items():
+        calc, baskets, times_all = [], [], []
+        for d in group:
+            kb = []
+            for b in books[d.id].baskets:
+                if b.close is None:
+                    start, link = grid.row(b.effective), -1
+                else:
+                    link = grid.row(b.close)
+                    start = link + 1
+                if start >= grid.n_rows:
+                    break
+                assets = np.array([col[a] for a in b.members], dtype=np.int64)
+                units = np.array([b.units(a) for a in b.members], dtype=np.float64)
+                kb.append(KBasket(start, link, assets, units))
+            first = books[d.id].baskets[0].effective
+            times = calculation_times(d, first, grid.grid_end, hourly=hourly)
+            times_all.append(times)
+            calc.append(grid.rows(times))
+            baskets.append(kb)
+        results = compute_levels(grid.matrix(window), calc, baskets,
+                                 [d.base_value for d in group], [d.chain_linked for d in group],
+                                 filled=grid.filled(window))
+        for d, times, res in zip(group, times_all, results, strict=True):
+            ok = res.status >= 0
+            indicative = res.status == 1
+            if hourly:
+                indicative = indicative | ~is_official(d, times)
+            out.append(SeriesLevels(d.id, times[ok], res.level[ok], res.divisor[ok],
+                                    indicative[ok], int(times[0]) if len(times) else None))
+    return out
+
+
+__all__ = ["CATALOGUE", "BackfillResult", "backfill", "run_reviews", "select_indices"]

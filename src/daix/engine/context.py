@@ -1,0 +1,142 @@
+"""What a family's review driver works with: market data, reference data, and one
+:class:`Book` per index holding its baskets and review rows, with intra-review deletions
+(SPEC §3.7, §8.5) applied between reviews.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from daix.calendars import ReviewEvent, calculation_times
+from daix.catalogue import IndexDef
+from daix.engine.baskets import Basket, ReviewRow, rank_by_value, weights_of
+from daix.engine.market import PriceGrid
+from daix.engine.reference import Reference
+from daix.timeutil import NS_PER_DAY, ns_to_datetime, ns_to_iso
+
+#: How far to look for the next or previous official calculation time.
+_SEARCH = 8 * NS_PER_DAY
+
+
+@dataclass
+class Context:
+    """Market and reference data of one run."""
+
+    grid: PriceGrid
+    ref: Reference
+
+    def fresh(self, index: IndexDef, ts: int, asset: str) -> float:
+        """The index window's fix of ``asset`` at exactly ``ts`` (NaN when none)."""
+        return self.grid.fresh(index.window, ts, asset)
+
+    def last(self, index: IndexDef, ts: int, asset: str) -> float:
+        """The last fix at or before ``ts`` (SPEC §3.8: a stale constituent keeps it)."""
+        return self.grid.last(index.window, ts, asset)
+
+    def deleted_by(self, asset: str, effective: int) -> int | None:
+        """The instant u of a deletion of ``asset`` with u <= E, if any (SPEC §8.5)."""
+        for u, a in self.ref.deletions:
+            if a == asset and u <= effective:
+                return u
+        return None
+
+    def computable(self, ev: ReviewEvent) -> bool:
+        """A review is computed when its cut-off and price time lie in the data (SPEC §8.3)."""
+        return self.grid.inside(ev.cutoff) and self.grid.inside(ev.price_time)
+
+
+def month_of(ts: int) -> str:
+    d = ns_to_datetime(ts)
+    return f"{d.year:04d}-{d.month:02d}"
+
+
+def ny_date(ts: int) -> dt.date:
+    """The New York calendar date of an instant (SPEC §8.4 ADTV dates)."""
+    from zoneinfo import ZoneInfo
+
+    return ns_to_datetime(ts).astimezone(ZoneInfo("America/New_York")).date()
+
+
+def next_official(index: IndexDef, ts: int) -> int:
+    """The first official calculation time at or after ``ts``."""
+    times = calculation_times(index, ts, ts + _SEARCH)
+    return int(times[0])
+
+
+def previous_official(index: IndexDef, ts: int) -> int:
+    """The last official calculation time strictly before ``ts``."""
+    times = calculation_times(index, ts - _SEARCH, ts - 1)
+    return int(times[-1])
+
+
+@dataclass
+class Book:
+    """The baskets and review rows of one index, built in time order."""
+
+    index: IndexDef
+    ctx: Context
+    baskets: list[Basket] = field(default_factory=list)
+    rows: list[ReviewRow] = field(default_factory=list)
+    _pending: list[tuple[int, int, list[tuple[int, str]]]] | None = None
+
+    def current(self) -> Basket | None:
+        return self.baskets[-1] if self.baskets else None
+
+    def previous_members(self) -> set[str] | None:
+        """Members just before the next basket change; None before the first review."""
+        cur = self.current()
+        return None if cur is None else set(cur.members)
+
+    def row(self, review: str, asset: str, action: str, reason: str) -> None:
+        self.rows.append(ReviewRow(self.index.id, review, asset, action, reason))
+
+    # --- intra-review deletions (SPEC §3.7, §8.5) ----------------------------------------
+    def _deletion_groups(self) -> list[tuple[int, int, list[tuple[int, str]]]]:
+        """Deletions grouped by their effective instant E (first official time at or after u)."""
+        if self._pending is None:
+            groups: dict[int, list[tuple[int, str]]] = {}
+            for u, asset in self.ctx.ref.deletions:
+                e = next_official(self.index, u)
+                groups.setdefault(e, []).append((u, asset))
+            self._pending = [(e, previous_official(self.index, e), dels)
+                             for e, dels in sorted(groups.items())]
+        return self._pending
+
+    def apply_deletions(self, before: int | None) -> None:
+        """Apply the deletions whose E is before ``before`` (all when None), in time order.
+
+        A deletion whose E equals a review's E is left to the review (SPEC §8.5); one before
+        the index's first basket, or of an asset the basket does not hold, does nothing.
+        """
+        groups = self._deletion_groups()
+        while groups and (before is None or groups[0][0] < before):
+            e, c, dels = groups.pop(0)
+            cur = self.current()
+            if cur is None or e <= cur.effective:
+                continue
+            gone = [(u, a) for u, a in dels if a in cur.members]
+            if not gone:
+                continue
+            self._delete(cur, e, c, gone)
+
+    def _delete(self, cur: Basket, e: int, c: int, gone: list[tuple[int, str]]) -> None:
+        out = {a for _, a in gone}
+        members = [a for a in cur.members if a not in out]
+        prices = {a: self.ctx.last(self.index, c, a) for a in members}
+        supply = {a: cur.supply[a] for a in members}
+        factor = {a: cur.factor[a] for a in members}
+        mv = {a: prices[a] * supply[a] for a in members}
+        weight = weights_of({a: supply[a] * factor[a] for a in members}, prices)
+        month = month_of(min(u for u, _ in gone))
+        basket = Basket(self.index.id, month, "deletion", e, c, members, supply, factor, mv,
+                        weight, rank_by_value(mv))
+        if not members:
+            basket.notes.append("every constituent deleted: index suspended until its next "
+                                "review (SPEC §8.5)")
+        self.baskets.append(basket)
+        for u, a in sorted(gone):
+            when = ns_to_iso(u)
+            self.row(month_of(u), a, "delete",
+                     f"intra-review deletion: left the universe at {when}, removed at the next "
+                     f"official calculation; its weight goes to the others pro rata (SPEC §3.7)")

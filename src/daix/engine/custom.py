@@ -1,0 +1,149 @@
+"""Custom Digital Asset (HashKey) reviews: Top 20 with buffers and a 40% cap, Infrastructure
+and Application equal weighted, quarterly reviews and monthly factor resets (SPEC §4.1, §4.3,
+§5; Custom ground rules §5).
+"""
+
+from __future__ import annotations
+
+from daix.calendars import ReviewEvent
+from daix.catalogue import IndexDef
+from daix.engine.baskets import Basket, rank_by_value, weigh
+from daix.engine.context import Book
+from daix.engine.selection import buffer_select, rank
+
+
+def custom_review(book: Book, ev: ReviewEvent) -> None:
+    """A quarterly review or a monthly factor reset of one Custom index."""
+    if ev.kind == "reset":
+        if book.current() is not None:
+            factor_reset(book, ev)
+        return
+    index, ctx = book.index, book.ctx
+    previous = book.previous_members()
+    universe = ctx.ref.universe(ev.month)
+    excluded = ctx.ref.named_list(index.exclusion_list, ev.month) if index.exclusion_list \
+        else set()
+    top = index.ranked is not None
+    why: dict[str, str] = {}
+    supply: dict[str, float] = {}
+    mv: dict[str, float] = {}
+    rank_value: dict[str, float] = {}
+    for asset in sorted(set(universe) | (previous or set())):
+        if index.sectors and not ctx.ref.in_codes(asset, index.sectors):
+            why[asset] = "sector not among " + ", ".join(index.sectors) + " (SPEC §5)"
+            continue
+        row = universe.get(asset)
+        if row is None:
+            why[asset] = "no row in the universe snapshot in force (SPEC §4.2)"
+            continue
+        if not row.total_cap:
+            why[asset] = "not a member of the Total Cap index (SPEC §5)"
+            continue
+        if asset in excluded:
+            why[asset] = f"on the {index.exclusion_list} list in force (SPEC §4.2)"
+            continue
+        if ctx.deleted_by(asset, ev.effective) is not None:
+            why[asset] = "deleted from the universe before this review took effect (SPEC §8.5)"
+            continue
+        s = ctx.ref.supply.at(asset, ev.cutoff)
+        if not s > 0:
+            why[asset] = "no or non-positive supply at the cut-off (SPEC §3.8)"
+            continue
+        p = ctx.fresh(index, ev.price_time, asset)
+        if not p > 0:
+            why[asset] = "no price at the review price time (SPEC §3.8)"
+            continue
+        if top:
+            pc = ctx.fresh(index, ev.cutoff, asset)
+            if not pc > 0:
+                why[asset] = "no fix at the cut-off, so not ranked (SPEC §4.1, §8.3)"
+                continue
+            rank_value[asset] = pc * s
+        supply[asset] = s
+        mv[asset] = p * s
+    if top:
+        n, ins, outs = index.ranked
+        sel = buffer_select(rank(rank_value), previous, n, ins, outs, why)
+        members, actions, ranks = sel.members, sel.actions, sel.ranks
+    else:
+        members = sorted(mv)
+        actions = {}
+        for a in members:
+            actions[a] = (("keep", "eligible at the review and a constituent (SPEC §5)")
+                          if previous and a in previous
+                          else ("add", "eligible at the review (SPEC §5)"))
+        for a in sorted(previous or set()):
+            if a not in mv:
+                actions[a] = ("delete", f"no longer eligible: {why.get(a, 'not eligible')}")
+        ranks = rank_by_value(mv)
+    for a in sorted(previous or set()):
+        if a not in members and a not in actions:
+            actions[a] = ("delete", f"no longer eligible: {why.get(a, 'not eligible')}")
+    finish_review(book, ev, members, supply, mv, ranks, actions)
+
+
+def finish_review(book: Book, ev: ReviewEvent, members: list[str], supply: dict[str, float],
+                  mv: dict[str, float], ranks: dict[str, int],
+                  actions: dict[str, tuple[str, str]], factors: dict[str, float] | None = None,
+                  weights: dict[str, float] | None = None) -> Basket:
+    """Weigh the selected members (SPEC §3.3-§3.4), record the basket and the review rows."""
+    index = book.index
+    member_mv = {a: mv[a] for a in members}
+    capped: list[str] = []
+    note = ""
+    if factors is None:
+        factors, weights, capped, note = weigh(index, member_mv)
+    assert weights is not None
+    basket = Basket(index.id, ev.month, "review", ev.effective,
+                    ev.close if book.current() is not None else None,
+                    list(members), {a: supply[a] for a in members}, factors, member_mv,
+                    weights, {a: ranks[a] for a in members})
+    if note:
+        basket.notes.append(note)
+    book.baskets.append(basket)
+    for a in sorted(actions, key=lambda x: (x not in ranks, ranks.get(x, 0), x)):
+        action, reason = actions[a]
+        book.row(ev.month, a, action, reason)
+    for a in capped:
+        book.row(ev.month, a, "capped", f"weight capped at {index.cap:.0%}: {note}")
+    if note and not capped:
+        book.row(ev.month, "", "note", note)
+    return basket
+
+
+def factor_reset(book: Book, ev: ReviewEvent) -> None:
+    """Monthly factor reset (SPEC §4.1, §8.3): same members and supply, factors recomputed at
+    the reset prices; a constituent with no fix then keeps its last price and stays."""
+    index, ctx = book.index, book.ctx
+    cur = book.current()
+    assert cur is not None
+    members = []
+    for a in cur.members:
+        if ctx.deleted_by(a, ev.effective) is not None:
+            book.row(ev.month, a, "delete", "deleted from the universe before this factor reset "
+                                            "took effect (SPEC §8.5)")
+            continue
+        members.append(a)
+    prices = {a: ctx.last(index, ev.price_time, a) for a in members}
+    mv = {a: prices[a] * cur.supply[a] for a in members}
+    factors, weights, capped, note = weigh(index, mv)
+    basket = Basket(index.id, ev.month, "reset", ev.effective, ev.close, members,
+                    {a: cur.supply[a] for a in members}, factors, mv, weights,
+                    _reset_ranks(cur, mv, index))
+    if note:
+        basket.notes.append(note)
+    book.baskets.append(basket)
+    for a in sorted(members):
+        stale = "" if ctx.fresh(index, ev.price_time, a) > 0 else \
+            "; no fix at the reset price time, its last price kept (SPEC §8.3)"
+        book.row(ev.month, a, "reset", f"monthly factor reset: supply unchanged, factor "
+                                       f"recomputed at reset prices (SPEC §4.1){stale}")
+    for a in capped:
+        book.row(ev.month, a, "capped", f"weight capped at {index.cap:.0%}: {note}")
+
+
+def _reset_ranks(cur: Basket, mv: dict[str, float], index: IndexDef) -> dict[str, int]:
+    """A reset keeps the selection ranks of the review it follows (SPEC §8.6)."""
+    if index.ranked is not None:
+        return {a: cur.rank[a] for a in mv}
+    return rank_by_value(mv)

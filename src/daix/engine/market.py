@@ -1,0 +1,167 @@
+"""Market data held for the index engine: dense hourly price matrices and as-of lookups.
+
+Prices of each window become a dense ``float64[T, A]`` matrix on the hourly UTC grid (row r is
+``grid_start + r`` hours), NaN where there is no usable fix (SPEC §8.2: a null, non-finite or
+non-positive price counts as no price). Supply and FX are looked up as of an instant: the latest
+row at or before it (SPEC §3.2, §2.2).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from daix.errors import InputError
+from daix.timeutil import NS_PER_HOUR
+
+
+@dataclass
+class PriceGrid:
+    """Hourly fix matrices per window over one asset list."""
+
+    assets: list[str]
+    grid_start: int  # ns of row 0
+    n_rows: int
+    matrices: dict[str, np.ndarray]  # window -> float64[T, A]
+    counts: dict[str, int] = field(default_factory=dict)  # manifest counts (SPEC §8.2)
+    _filled: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def asset_index(self) -> dict[str, int]:
+        return {a: i for i, a in enumerate(self.assets)}
+
+    @property
+    def grid_end(self) -> int:
+        """ns of the last row."""
+        return self.grid_start + (self.n_rows - 1) * NS_PER_HOUR
+
+    def row(self, ts: int) -> int:
+        """Row of a whole-hour instant (may be outside ``[0, n_rows)``)."""
+        return (int(ts) - self.grid_start) // NS_PER_HOUR
+
+    def rows(self, ts: np.ndarray) -> np.ndarray:
+        return (np.asarray(ts, dtype=np.int64) - self.grid_start) // NS_PER_HOUR
+
+    def inside(self, ts: int) -> bool:
+        return self.grid_start <= ts <= self.grid_end
+
+    def matrix(self, window: str) -> np.ndarray:
+        if window not in self.matrices:
+            self.matrices[window] = np.full((self.n_rows, len(self.assets)), np.nan)
+        return self.matrices[window]
+
+    def filled(self, window: str) -> np.ndarray:
+        """The matrix with each column's last finite price carried forward (SPEC §3.8)."""
+        if window not in self._filled:
+            from daix.engine.levels import forward_fill
+
+            self._filled[window] = forward_fill(self.matrix(window))
+        return self._filled[window]
+
+    def fresh(self, window: str, ts: int, asset: str) -> float:
+        """The fix of ``asset`` at exactly ``ts`` (NaN when none or off the grid)."""
+        r = self.row(ts)
+        a = self.asset_index.get(asset)
+        if a is None or r < 0 or r >= self.n_rows:
+            return float("nan")
+        return float(self.matrix(window)[r, a])
+
+    def last(self, window: str, ts: int, asset: str) -> float:
+        """The last fix of ``asset`` at or before ``ts`` (NaN when none)."""
+        r = min(self.row(ts), self.n_rows - 1)
+        a = self.asset_index.get(asset)
+        if a is None or r < 0:
+            return float("nan")
+        return float(self.filled(window)[r, a])
+
+
+def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = ("15m", "1h"),
+                     assets: list[str] | None = None) -> PriceGrid:
+    """Dense hourly matrices from a validated ``prices`` table (SPEC §6.1, §8.2).
+
+    Rows of the ``15s`` window and rows not on a whole UTC hour are not part of the hourly grid
+    and are counted (``off_grid``); unusable prices are counted (``bad_price``) and left NaN.
+    """
+    import pyarrow.compute as pc
+
+    ts = prices.column("ts").cast("int64").to_numpy()
+    window = prices.column("window")
+    price = prices.column("price").to_numpy(zero_copy_only=False)
+    price = np.asarray(price, dtype=np.float64)
+    asset_col = prices.column("asset")
+    if assets is None:
+        assets = sorted(pc.unique(asset_col).to_pylist())
+    import pyarrow as pa
+
+    codes = pc.index_in(asset_col, value_set=pa.array(assets, pa.string()))
+    codes = codes.to_numpy(zero_copy_only=False)
+    hourly = (ts % NS_PER_HOUR) == 0
+    counts = {"rows": len(ts), "off_grid": 0, "bad_price": 0}
+    window_np = np.asarray(window.to_numpy(zero_copy_only=False))
+    on = hourly & np.isin(window_np, list(windows))
+    counts["off_grid"] = int(np.sum(~on & (window_np != "15s")))
+    if not np.any(on):
+        raise InputError("no hourly fixes of the 15m or 1h windows (SPEC §2.7)", path=label,
+                         column="ts")
+    grid_start = int(ts[on].min())
+    n_rows = int((ts[on].max() - grid_start) // NS_PER_HOUR) + 1
+    grid = PriceGrid(list(assets), grid_start, n_rows, {}, counts)
+    bad = ~(np.isfinite(price) & (price > 0))
+    counts["bad_price"] = int(np.sum(bad & on))
+    for w in windows:
+        sel = on & (window_np == w)
+        if not np.any(sel):
+            continue
+        m = grid.matrix(w)
+        rows = (ts[sel] - grid_start) // NS_PER_HOUR
+        vals = np.where(bad[sel], np.nan, price[sel])
+        m[rows, codes[sel].astype(np.int64)] = vals
+    return grid
+
+
+@dataclass
+class AsOf:
+    """A step function per key: the latest value at or before an instant (SPEC §3.2, §2.2)."""
+
+    times: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def from_table(cls, table, key: str, value: str) -> AsOf:
+        import pyarrow.compute as pc
+
+        if table is None or table.num_rows == 0:
+            return cls({}, {})
+        order = pc.sort_indices(table, sort_keys=[(key, "ascending"), ("ts", "ascending")])
+        t = table.take(order)
+        keys = np.asarray(t.column(key).to_numpy(zero_copy_only=False))
+        ts = t.column("ts").cast("int64").to_numpy()
+        vals = np.asarray(t.column(value).to_numpy(zero_copy_only=False), dtype=np.float64)
+        times, values = {}, {}
+        bounds = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1], True])
+        for lo, hi in itertools.pairwise(bounds):
+            times[str(keys[lo])] = ts[lo:hi]
+            values[str(keys[lo])] = vals[lo:hi]
+        return cls(times, values)
+
+    def at(self, key: str, ts: int) -> float:
+        """Latest value at or before ``ts`` (NaN when none). Zero or negative values are
+        returned as they are: no fallback to an older row (SPEC §8.3)."""
+        t = self.times.get(key)
+        if t is None:
+            return float("nan")
+        i = int(np.searchsorted(t, ts, side="right")) - 1
+        return float(self.values[key][i]) if i >= 0 else float("nan")
+
+    def series(self, key: str, ts: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`at` over many instants."""
+        t = self.times.get(key)
+        out = np.full(len(ts), np.nan)
+        if t is None:
+            return out
+        i = np.searchsorted(t, ts, side="right") - 1
+        ok = i >= 0
+        out[ok] = self.values[key][i[ok]]
+        return out
