@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import-bars": ("daix.commands.bars", "import_bars", "Turn bar files into a trades table."),
     "backfill": ("daix.commands.backfill", "backfill", "Compute levels, baskets and reviews."),
     "show": ("daix.commands.backfill", "show", "Print an output directory's manifest."),
+    "plot": ("daix.commands.plot", "plot", "Plot index levels and constituent weights."),
 }
 
 

@@ -1,0 +1,398 @@
+"""Benchmark of the reference price fixes (SPEC §2, §8.1) against same-run baselines.
+
+Workload: 20 million synthetic trades (50 assets, 10 exchanges, quotes USD/USDT/USDC/EUR, 30
+days; ``DAIX_BENCH_TRADES`` changes the count) to the hourly 15-minute and 1-hour fixes of the
+30 days. All inputs start in memory as Arrow tables (pandas and polars get their own frames,
+built outside the timings). Reported together:
+
+- daix: trades/second through :func:`daix.fixes.compute_fixes` on the tables as generated
+  (compile time measured apart, by a warm-up call on a few trades), and its peak memory over
+  the input column bytes (RSS delta sampled during the call), target <= 2.5;
+- daix again on the same trades sorted by time with dictionary text columns (what reading a
+  time-ordered Parquet file gives), for the cost of unsorted plain-text input;
+- (a) numpy streaming: one ``np.add.reduce`` over each input column, the memory-bandwidth
+  floor; target: daix >= 0.5 of its rate;
+- (b) pandas: the same fixes with ``merge_asof`` and ``groupby``; target: daix >= 10x;
+- (c) polars: the same fixes with ``join_asof`` and ``group_by``; target: daix >= 5x.
+
+pandas and polars results are checked against daix's (rel 1e-9) on every non-stale row, so the
+baselines compute the same numbers. Run with ``nox -s bench`` or
+``pytest bench/bench_fixes.py --benchmark-only``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from daix.fixes import compute_fixes, fix_grid
+
+N_TRADES = int(os.environ.get("DAIX_BENCH_TRADES", 20_000_000))
+DAYS = 30
+NS_PER_HOUR = 3_600_000_000_000
+QUARTER = NS_PER_HOUR // 4
+PED = 0.05
+RATES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def data(synth):
+    return synth(N_TRADES, n_assets=50, n_exchanges=10, days=DAYS, seed=0)
+
+
+@pytest.fixture(scope="module")
+def span(data):
+    """The 30 days of the data: every whole hour from the first day's 00:00 UTC to the end."""
+    import pyarrow.compute as pc
+
+    day = 24 * NS_PER_HOUR
+    start = pc.min(data["trades"].column("ts")).value // day * day
+    return start, start + DAYS * day
+
+
+@pytest.fixture(scope="module")
+def daix_result(data, span):
+    return compute_fixes(data, *span)
+
+
+def _input_bytes(trades) -> int:
+    return sum(buf.size for col in trades.columns for chunk in col.chunks
+               for buf in chunk.buffers() if buf is not None)
+
+
+def _peak_rss_delta(fn) -> tuple[float, object]:
+    """Peak resident memory above the level before ``fn()``, sampled every 2 ms."""
+    import psutil
+
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        out = fn()
+    finally:
+        done.set()
+        thread.join()
+    peak[0] = max(peak[0], proc.memory_info().rss)
+    return peak[0] - base, out
+
+
+def _stages(runs) -> str:
+    """Seconds per stage of the fastest run."""
+    best = min(runs, key=lambda r: sum(r.report["seconds"].values()))
+    return ", ".join(f"{k} {v:.3f}s" for k, v in best.report["seconds"].items())
+
+
+def test_daix(benchmark, data, span, record):
+    small = {**data, "trades": data["trades"].slice(0, 1000)}
+    t0 = time.perf_counter()
+    compute_fixes(small, *span)
+    compile_s = time.perf_counter() - t0
+    compute_fixes(data, *span)  # first full call: thread pool and page cache warm
+    extra, result = _peak_rss_delta(lambda: compute_fixes(data, *span))
+    inputs = _input_bytes(data["trades"])
+    runs = []
+    benchmark.pedantic(lambda: runs.append(compute_fixes(data, *span)), rounds=3,
+                       iterations=1)
+    seconds = benchmark.stats.stats.min
+    RATES["daix"] = N_TRADES / seconds
+    stages = _stages(runs)
+    benchmark.extra_info.update(trades_per_s=RATES["daix"], compile_s=compile_s,
+                                peak_extra_bytes=extra, input_bytes=inputs)
+    record("fixes: daix", f"{RATES['daix'] / 1e6:8.1f} M trades/s  ({seconds:.3f} s; {stages};"
+           f" first call incl. compile {compile_s:.2f} s)")
+    record("fixes: memory", f"peak {extra / 2**20:.0f} MiB above the {inputs / 2**20:.0f} MiB "
+           f"of input columns = {extra / inputs:.2f}x (target <= 2.5)")
+    assert result.report["trades_read"] == N_TRADES
+    _summary(record)
+
+
+def _buffers(col) -> list[np.ndarray]:
+    """The data buffers of a column as NumPy arrays: values, dictionary indices, or a text
+    column's offsets and bytes (validity bitmaps left out)."""
+    import pyarrow as pa
+
+    out = []
+    for chunk in col.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            out.append(chunk.indices.to_numpy())
+        elif pa.types.is_string(chunk.type):
+            bufs = chunk.buffers()
+            out.append(np.frombuffer(bufs[1], dtype=np.int32))
+            out.append(np.frombuffer(bufs[2], dtype=np.uint8))
+        elif pa.types.is_timestamp(chunk.type):
+            out.append(chunk.cast(pa.int64()).to_numpy())
+        else:
+            out.append(chunk.to_numpy())
+    return out
+
+
+def test_daix_sorted_dictionary(benchmark, data, span, record):
+    """The same trades in time order with dictionary text columns, as a Parquet file of
+    trades sorted by time is read: the zero-copy, cache-friendly path."""
+    import pyarrow.compute as pc
+
+    trades = data["trades"].take(pc.sort_indices(data["trades"], [("ts", "ascending")]))
+    for name in ("asset", "exchange", "quote"):
+        col = trades.column(name)
+        if not hasattr(col.type, "index_type"):
+            trades = trades.set_column(trades.schema.get_field_index(name), name,
+                                       col.dictionary_encode())
+    sorted_data = {**data, "trades": trades.combine_chunks()}
+    compute_fixes(sorted_data, *span)
+    runs = []
+    benchmark.pedantic(lambda: runs.append(compute_fixes(sorted_data, *span)), rounds=3,
+                       iterations=1)
+    seconds = benchmark.stats.stats.min
+    RATES["daix sorted"] = N_TRADES / seconds
+    stages = _stages(runs)
+    record("fixes: daix, sorted + dict", f"{RATES['daix sorted'] / 1e6:8.1f} M trades/s  "
+           f"({seconds:.3f} s; {stages})")
+    _summary(record)
+
+
+def test_numpy_streaming(benchmark, data, record):
+    cols = [a for name in data["trades"].column_names
+            for a in _buffers(data["trades"].column(name))]
+
+    def stream() -> list:
+        return [np.add.reduce(c) for c in cols]
+
+    benchmark.pedantic(stream, rounds=5, iterations=1, warmup_rounds=1)
+    RATES["numpy"] = N_TRADES / benchmark.stats.stats.min
+    record("fixes: numpy streaming", f"{RATES['numpy'] / 1e6:8.1f} M trades/s "
+           "(one np.add.reduce per input column)")
+    _summary(record)
+
+
+# --- pandas ----------------------------------------------------------------------------------
+
+
+def _frames(data):
+    """The trades as plain columns: ts int64 ns, (codes, categories) for the text columns."""
+    import pyarrow as pa
+
+    trades = data["trades"]
+    out = {}
+    for name in trades.column_names:
+        col = trades.column(name).combine_chunks()
+        if name == "ts":
+            out[name] = col.cast("int64").to_numpy()
+        elif pa.types.is_string(col.type) or pa.types.is_dictionary(col.type):
+            if not pa.types.is_dictionary(col.type):
+                col = col.dictionary_encode()
+            out[name] = (col.indices.to_numpy(), col.dictionary.to_pylist())
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False)
+    return out
+
+
+def _fx_rows(data):
+    fx = data["fx"]
+    rows = {"ts": fx.column("ts").cast("int64").to_numpy(),
+            "currency": fx.column("currency").to_pylist(),
+            "usd_per_unit": fx.column("usd_per_unit").to_numpy()}
+    rows["ts"] = np.append(rows["ts"], np.iinfo(np.int64).min)  # USD is 1
+    rows["currency"].append("USD")
+    rows["usd_per_unit"] = np.append(rows["usd_per_unit"], 1.0)
+    ex = data["exchanges"]
+    big = np.iinfo(np.int64).max
+    vetted = {e: (f.value if f.is_valid else -big, t.value if t.is_valid else big)
+              for e, f, t in zip(ex.column("exchange").to_pylist(), ex.column("valid_from"),
+                                 ex.column("valid_to"), strict=True)}
+    return rows, vetted
+
+
+def pandas_fixes(df, fx, vetted, start, end):
+    """SPEC §2 with pandas: validate, merge_asof FX, bucket sums, windows, screen, carry."""
+    import pandas as pd
+
+    ticks = fix_grid(start, end, NS_PER_HOUR)
+    base = int(ticks[0]) - NS_PER_HOUR
+    ok = (df["price"] > 0) & np.isfinite(df["price"]) & (df["size"] > 0) & np.isfinite(
+        df["size"])
+    big = np.iinfo(np.int64).max
+    names = df["exchange"].cat.categories
+    codes = df["exchange"].cat.codes.to_numpy()
+    vf = np.array([vetted.get(e, (big, -big))[0] for e in names], dtype=np.int64)[codes]
+    vt = np.array([vetted.get(e, (big, -big))[1] for e in names], dtype=np.int64)[codes]
+    ts = df["ts"].to_numpy()
+    ok &= (ts >= vf) & (ts < vt)  # an unknown exchange has an empty period
+    valid = df.loc[ok].sort_values("ts", kind="stable")
+    valid = pd.merge_asof(valid, fx, on="ts", left_by="quote", right_by="currency",
+                          direction="backward")
+    valid = valid[valid["usd_per_unit"].notna()]
+    b = (valid["ts"] - base) // QUARTER
+    inside = (b >= 0) & (b < 4 * len(ticks))
+    valid = valid.loc[inside].assign(b=b[inside], v=valid["size"],
+                                     pv=valid["price"] * valid["usd_per_unit"] * valid["size"])
+    sums = valid.groupby(["asset", "exchange", "quote", "b"], observed=True).agg(
+        V=("v", "sum"), PV=("pv", "sum"), N=("v", "size")).reset_index()
+    out = []
+    for label in ("15m", "1h"):
+        if label == "15m":
+            w = sums[sums["b"] % 4 == 3].assign(T=lambda f: base + (f["b"] + 1) * QUARTER)
+        else:
+            w = sums.assign(T=base + (sums["b"] // 4 + 1) * NS_PER_HOUR)
+        m = w.groupby(["asset", "exchange", "quote", "T"], observed=True)[["V", "PV", "N"]] \
+            .sum().reset_index()
+        m["vwap"] = m["PV"] / m["V"]
+        g = m.groupby(["asset", "T"], observed=True)["vwap"]
+        cnt, med = g.transform("size"), g.transform("median")
+        m["out"] = (cnt >= 3) & ((m["vwap"] / med - 1.0).abs() > PED)
+        kept = m[~m["out"]].groupby(["asset", "T"], observed=True).agg(
+            volume=("V", "sum"), pv=("PV", "sum"), n_trades=("N", "sum"),
+            n_markets=("V", "size"))
+        kept["n_excluded"] = m.groupby(["asset", "T"], observed=True)["out"].sum()
+        kept["price"] = kept["pv"] / kept["volume"]
+        grid = pd.MultiIndex.from_product([sorted(df["asset"].cat.categories), ticks],
+                                          names=["asset", "T"])
+        full = kept.drop(columns="pv").reindex(grid)
+        full["stale"] = full["price"].isna()
+        full["price"] = full.groupby(level="asset")["price"].ffill()
+        full[["volume", "n_trades", "n_markets", "n_excluded"]] = full[
+            ["volume", "n_trades", "n_markets", "n_excluded"]].fillna(0)
+        out.append(full.assign(window=label).reset_index())
+    return pd.concat(out, ignore_index=True)
+
+
+def polars_fixes(df, fx, vetted, start, end):
+    """SPEC §2 with polars: validate, join_asof FX, bucket sums, windows, screen, carry."""
+    import polars as pl
+
+    ticks = fix_grid(start, end, NS_PER_HOUR)
+    base = int(ticks[0]) - NS_PER_HOUR
+    ex = pl.DataFrame({"exchange": list(vetted), "vf": [v[0] for v in vetted.values()],
+                       "vt": [v[1] for v in vetted.values()]}).with_columns(
+        pl.col("exchange").cast(df.schema["exchange"]))
+    valid = (
+        df.lazy()
+        .filter((pl.col("price") > 0) & pl.col("price").is_finite() & (pl.col("size") > 0)
+                & pl.col("size").is_finite())
+        .join(ex.lazy(), on="exchange", how="inner")
+        .filter((pl.col("ts") >= pl.col("vf")) & (pl.col("ts") < pl.col("vt")))
+        .sort("ts")
+        .join_asof(fx.lazy().sort("ts"), on="ts", by="quote", strategy="backward")
+        .filter(pl.col("usd_per_unit").is_not_null())
+        .with_columns(((pl.col("ts") - base) // QUARTER).alias("b"),
+                      (pl.col("price") * pl.col("usd_per_unit") * pl.col("size")).alias("pv"))
+        .filter((pl.col("b") >= 0) & (pl.col("b") < 4 * len(ticks)))
+        .group_by(["asset", "exchange", "quote", "b"])
+        .agg(pl.col("size").sum().alias("V"), pl.col("pv").sum().alias("PV"),
+             pl.len().alias("N"))
+    ).collect()
+    grid = pl.DataFrame({"asset": sorted(df["asset"].unique().to_list())}).join(
+        pl.DataFrame({"T": ticks}), how="cross").with_columns(
+        pl.col("asset").cast(df.schema["asset"]))
+    out = []
+    for label in ("15m", "1h"):
+        if label == "15m":
+            w = valid.filter(pl.col("b") % 4 == 3).with_columns(
+                (base + (pl.col("b") + 1) * QUARTER).alias("T"))
+        else:
+            w = valid.with_columns((base + (pl.col("b") // 4 + 1) * NS_PER_HOUR).alias("T"))
+        m = (w.group_by(["asset", "exchange", "quote", "T"])
+             .agg(pl.col("V").sum(), pl.col("PV").sum(), pl.col("N").sum())
+             .with_columns((pl.col("PV") / pl.col("V")).alias("vwap"))
+             .with_columns(pl.len().over(["asset", "T"]).alias("cnt"),
+                           pl.col("vwap").median().over(["asset", "T"]).alias("med"))
+             .with_columns(((pl.col("cnt") >= 3)
+                            & ((pl.col("vwap") / pl.col("med") - 1.0).abs() > PED)).alias("out")))
+        kept = m.group_by(["asset", "T"]).agg(
+            pl.col("V").filter(~pl.col("out")).sum().alias("volume"),
+            pl.col("PV").filter(~pl.col("out")).sum().alias("pv"),
+            pl.col("N").filter(~pl.col("out")).sum().alias("n_trades"),
+            (~pl.col("out")).sum().alias("n_markets"),
+            pl.col("out").sum().alias("n_excluded"))
+        full = (grid.join(kept.filter(pl.col("n_markets") > 0), on=["asset", "T"], how="left")
+                .sort(["asset", "T"])
+                .with_columns((pl.col("pv") / pl.col("volume")).alias("price"))
+                .with_columns(pl.col("price").is_null().alias("stale"),
+                              pl.col("price").forward_fill().over("asset"),
+                              pl.lit(label).alias("window"))
+                .fill_null(strategy="zero"))
+        out.append(full.drop("pv"))
+    return pl.concat(out, how="diagonal_relaxed")
+
+
+def _check_same(got, result, *, price_col="price") -> None:
+    """Every non-stale daix row equals the baseline's (rel 1e-9), stale flags agree."""
+    t = result.table
+    ours = {(w, a, ts.value): (p, v, n, m, x, s) for w, a, ts, p, v, n, m, x, s in zip(
+        *(t.column(c).to_pylist() if c != "ts" else t.column(c)
+          for c in ("window", "asset", "ts", "price", "volume", "n_trades", "n_markets",
+                    "n_excluded", "stale")), strict=True)}
+    assert len(got["window"]) == len(ours)
+    for w, a, ts, p, v, n, m, x, s in zip(*(got[c] for c in (
+            "window", "asset", "T", price_col, "volume", "n_trades", "n_markets",
+            "n_excluded", "stale")), strict=True):
+        mine = ours[(w, str(a), int(ts))]
+        assert bool(s) == mine[5], (w, a, ts)
+        if not mine[5]:
+            assert p == pytest.approx(mine[0], rel=1e-9), (w, a, ts)
+            assert v == pytest.approx(mine[1], rel=1e-9)
+            assert (int(n), int(m), int(x)) == mine[2:5], (w, a, ts)
+
+
+def test_pandas(benchmark, data, span, daix_result, record):
+    import pandas as pd
+
+    cols = _frames(data)
+    df = pd.DataFrame({k: pd.Categorical.from_codes(v[0], v[1]) if isinstance(v, tuple) else v
+                       for k, v in cols.items()})
+    rows, vetted = _fx_rows(data)
+    fx = pd.DataFrame(rows).sort_values("ts", kind="stable")
+    fx["currency"] = pd.Categorical(fx["currency"], categories=df["quote"].cat.categories)
+    got = benchmark.pedantic(pandas_fixes, args=(df, fx, vetted, *span), rounds=1,
+                             iterations=1)
+    RATES["pandas"] = N_TRADES / benchmark.stats.stats.min
+    record("fixes: pandas", f"{RATES['pandas'] / 1e6:8.1f} M trades/s (merge_asof + groupby)")
+    _check_same({c: got[c].tolist() for c in got.columns}, daix_result)
+    _summary(record)
+
+
+@pytest.mark.filterwarnings("ignore:Sortedness of columns cannot be checked")
+def test_polars(benchmark, data, span, daix_result, record):
+    import polars as pl
+
+    df = pl.from_arrow(data["trades"]).with_columns(pl.col("ts").cast(pl.Int64))
+    for name in ("asset", "exchange", "quote"):
+        values = sorted(df[name].cast(pl.String).unique().to_list())
+        df = df.with_columns(pl.col(name).cast(pl.String).cast(pl.Enum(values)))
+    rows, vetted = _fx_rows(data)
+    fx = pl.DataFrame({"ts": rows["ts"], "quote": rows["currency"],
+                       "usd_per_unit": rows["usd_per_unit"]}).with_columns(
+        pl.col("quote").cast(df.schema["quote"]))
+    got = benchmark.pedantic(polars_fixes, args=(df, fx, vetted, *span), rounds=2,
+                             iterations=1)
+    RATES["polars"] = N_TRADES / benchmark.stats.stats.min
+    record("fixes: polars", f"{RATES['polars'] / 1e6:8.1f} M trades/s (join_asof + group_by)")
+    _check_same({c: got[c].to_list() for c in got.columns}, daix_result)
+    _summary(record)
+
+
+def _summary(record) -> None:
+    """Ratios once the rates they need are in (the order of the tests does not matter)."""
+    for mine in ("daix", "daix sorted"):
+        if mine not in RATES:
+            continue
+        for name, target, word in (("numpy", 0.5, "of the numpy streaming rate"),
+                                   ("pandas", 10.0, "x pandas"), ("polars", 5.0, "x polars")):
+            key = f"ratio {mine} {name}"
+            if name in RATES and key not in RATES:
+                RATES[key] = ratio = RATES[mine] / RATES[name]
+                verdict = "ok" if ratio >= target else f"MISSED by {target / ratio:.1f}x"
+                record(f"fixes: {mine} vs {name}", f"{ratio:8.2f} {word} (target >= "
+                       f"{target}: {verdict})")
