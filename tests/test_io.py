@@ -282,3 +282,30 @@ def test_atomic_output_dir_leaves_nothing_on_failure(tmp_path):
         (tmp / "b.txt").write_text("two")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+
+
+def test_example_rows_keep_nanoseconds_without_pandas(tmp_path):
+    # pyarrow needs pandas to turn ns timestamps into Python objects; messages must not.
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "pandas"
+    blocker.mkdir()
+    (blocker / "__init__.py").write_text("raise ImportError('no pandas here')\n")
+    probe = """
+import sys
+sys.path.insert(0, ".")
+import pyarrow as pa
+from daix.validation import validate
+ts = pa.array([1_700_000_000_123_456_789, 1_700_000_001_000_000_001], pa.int64())
+trades = pa.table({"ts": ts.cast(pa.timestamp("ns", "UTC")), "asset": ["A", "A"],
+                   "exchange": ["X", "X"], "quote": ["USD", "USD"],
+                   "price": [1.0, 1.0], "size": [0.0, 1.0]})
+report = validate({"trades": trades})
+print("\\n".join(str(p) for p in report.problems))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    # 1_700_000_000.123456789 s = 2023-11-14T22:13:20.123456789Z
+    assert "ts=2023-11-14T22:13:20.123456789Z" in out.stdout

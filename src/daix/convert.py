@@ -18,12 +18,18 @@ _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
 
-def convert_column(col, kind: str, label: str, name: str):
-    """Convert one column (Array or ChunkedArray) to the Arrow type of ``kind``."""
+def convert_column(col, kind: str, label: str, name: str, keep_dictionary: bool = False):
+    """Convert one column (Array or ChunkedArray) to the Arrow type of ``kind``.
+
+    With ``keep_dictionary`` a dictionary-encoded text column stays encoded (its values as
+    ``string``): large tables then never materialise one string per row.
+    """
     import pyarrow as pa
 
     from daix.schemas import arrow_type
 
+    if keep_dictionary and kind == STRING and pa.types.is_dictionary(col.type):
+        return _dictionary_strings(col, label, name)
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
@@ -48,11 +54,55 @@ def convert_column(col, kind: str, label: str, name: str):
     raise AssertionError(kind)  # pragma: no cover
 
 
+def display_values(col) -> list:
+    """Python values of an Arrow array for messages; timestamps as ISO text with every ns
+    (``to_pylist`` cannot turn nanoseconds into datetimes without pandas)."""
+    import pyarrow as pa
+
+    from daix.timeutil import ns_to_text
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_timestamp(col.type):
+        suffix = "" if col.type.tz is None else ("Z" if col.type.tz in ("UTC", "+00:00")
+                                                 else f" {col.type.tz}")
+        return [None if v is None else ns_to_text(v, suffix)
+                for v in col.cast(pa.int64()).to_pylist()]
+    return col.to_pylist()
+
+
+def display_rows(table) -> list[dict]:
+    """Rows of a table as dicts of :func:`display_values`."""
+    columns = {name: display_values(table.column(name)) for name in table.column_names}
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
+                                                                      strict=True)]
+
+
+def _dictionary_strings(col, label: str, name: str):
+    """A dictionary column as one ``dictionary<int32, string>`` array (shared dictionary)."""
+    import pyarrow as pa
+
+    value_type = col.type.value_type
+    if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+        raise _wrong_type(col.cast(value_type) if not isinstance(col, pa.ChunkedArray)
+                          else col.combine_chunks().dictionary_decode(), "text", label, name)
+    if not isinstance(col, pa.ChunkedArray):
+        col = pa.chunked_array([col])
+    col = col.unify_dictionaries()
+    if not col.num_chunks:
+        return pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    dictionary = col.chunk(0).dictionary.cast(pa.string())
+    indices = pa.chunked_array([c.indices.cast(pa.int32()) for c in col.chunks],
+                               pa.int32()).combine_chunks()
+    return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+
 def _wrong_type(col, expected: str, label: str, name: str, mask=None) -> InputError:
     import pyarrow.compute as pc
 
     if mask is None:
-        rows = [f"row {i + 1}: {name}={v}" for i, v in enumerate(col.slice(0, 5).to_pylist())]
+        rows = [f"row {i + 1}: {name}={v}"
+                for i, v in enumerate(display_values(col.slice(0, 5)))]
     else:
         rows = _masked_examples(col, pc.fill_null(mask, False), name)
     return InputError(
@@ -64,7 +114,7 @@ def _masked_examples(col, mask, name: str) -> list[str]:
     import numpy as np
 
     idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))[:5]
-    values = col.take(idx).to_pylist() if len(idx) else []
+    values = display_values(col.take(idx)) if len(idx) else []
     return [f"row {int(i) + 1}: {name}={v!r}" for i, v in zip(idx, values, strict=True)]
 
 
@@ -86,7 +136,7 @@ def _timestamp(col, label: str, name: str):
                 "timestamp[ns, tz=UTC] in Parquet or '2024-01-01T00:00:00Z' in CSV (SPEC §1.1)",
                 path=label, column=name,
                 rows=[f"row {i + 1}: {name}={v}" for i, v in
-                      enumerate(col.slice(0, 5).to_pylist())],
+                      enumerate(display_values(col.slice(0, 5)))],
             )
         # Arrow stores instants as UTC; a cast changes only the unit and the zone label.
         return col.cast(target)

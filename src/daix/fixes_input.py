@@ -230,7 +230,9 @@ def _example_rows(batch, mask, offset: int) -> list[str]:
     import pyarrow.compute as pc
 
     idx = np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))[:5]
-    rows = batch.take(idx).to_pylist() if len(idx) else []
+    from daix.convert import display_rows
+
+    rows = display_rows(batch.take(idx)) if len(idx) else []
     return [f"row {offset + int(i) + 1}: " + ", ".join(f"{k}={v}" for k, v in r.items())
             for i, r in zip(idx, rows, strict=True)]
 

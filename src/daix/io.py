@@ -85,11 +85,16 @@ class DataSet:
         return str(p) if p is not None else f"{name} (in memory)"
 
     # --- reading ---------------------------------------------------------------------------
-    def table(self, name: str, required: bool = True):
-        """The validated table ``name`` (SPEC §6.2), or None when absent and not required."""
+    def table(self, name: str, required: bool = True, dictionary: bool = False):
+        """The validated table ``name`` (SPEC §6.2), or None when absent and not required.
+
+        With ``dictionary`` text columns stored dictionary-encoded (as Parquet writers do)
+        stay encoded: the values are the same, without one Python-visible string per row.
+        """
         spec = _spec(name)
-        if name in self._cache:
-            return self._cache[name]
+        key = (name, dictionary)
+        if key in self._cache:
+            return self._cache[key]
         if not self.has(name):
             if not required:
                 return None
@@ -99,8 +104,8 @@ class DataSet:
                 f" or {name}.csv in {where}"
             )
         raw = self.raw(name)
-        table = conform(raw, spec, self.label(name))
-        self._cache[name] = table
+        table = conform(raw, spec, self.label(name), keep_dictionary=dictionary)
+        self._cache[key] = table
         return table
 
     def raw(self, name: str):
@@ -175,7 +180,7 @@ def _spec(name: str) -> TableSpec:
 # --- validation and conversion (SPEC §6.2) ---------------------------------------------------
 
 
-def conform(table, spec: TableSpec, label: str):
+def conform(table, spec: TableSpec, label: str, keep_dictionary: bool = False):
     """Check ``table`` against ``spec`` and return it with exactly the SPEC §6.1 columns/types.
 
     Raises InputError for a missing column, a wrong type, a naive timestamp, an unknown enum
@@ -193,7 +198,8 @@ def conform(table, spec: TableSpec, label: str):
             f"{', '.join(spec.names)} (SPEC §6.1)",
             path=label, column=missing[0],
         )
-    arrays = [convert_column(table.column(c), kind, label, c) for c, kind in spec.columns]
+    arrays = [convert_column(table.column(c), kind, label, c, keep_dictionary)
+              for c, kind in spec.columns]
     out = pa.Table.from_arrays(arrays, names=spec.names)
     for column, allowed in spec.enums.items():
         check_enum(out, column, allowed, label)
@@ -215,6 +221,13 @@ def check_enum(table, column: str, allowed: tuple[str, ...], label: str) -> None
     import pyarrow.compute as pc
 
     col = table.column(column)
+    if pa.types.is_dictionary(col.type):
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        used = col.dictionary.take(pc.unique(pc.drop_null(col.indices)))
+        if pc.all(pc.is_in(used, value_set=pa.array(allowed))).as_py() is not False:
+            return
+        col = col.dictionary_decode()
     bad = pc.and_(pc.invert(pc.is_in(col, value_set=pa.array(allowed))), pc.is_valid(col))
     if pc.any(bad).as_py():
         raise InputError(
@@ -369,7 +382,9 @@ def example_rows(table, mask) -> list[str]:
     idx = idx[:MAX_EXAMPLES]
     if not len(idx):
         return []
-    taken = table.take(idx).to_pylist()
+    from daix.convert import display_rows
+
+    taken = display_rows(table.take(idx))
     return [f"row {int(i) + 1}: {_format_row(r)}" for i, r in zip(idx, taken, strict=True)]
 
 

@@ -53,6 +53,15 @@ def ns_to_iso(ns: int) -> str:
     return text + "Z"
 
 
+def ns_to_text(ns: int, zone_suffix: str = "Z") -> str:
+    """ISO 8601 with every nanosecond kept (for messages): ``2024-01-01T00:00:00.000000001Z``."""
+    seconds, frac = divmod(int(ns), NS_PER_SECOND)
+    text = (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        text += "." + f"{frac:09d}".rstrip("0")
+    return text + zone_suffix
+
+
 def parse_instant(text: str, *, default_utc: bool = True) -> int:
     """Parse a command-line instant to ns UTC.
 

@@ -128,22 +128,15 @@ def _bound(value: Any, end_of_day: bool = False) -> int | None:
 
 
 def _has_hourly(prices) -> bool:
-    import pyarrow.compute as pc
+    from daix.engine.market import distinct_text
 
-    return bool(pc.any(pc.is_in(prices.column("window"),
-                                value_set=_arrow_strings(["15m", "1h"]))).as_py())
-
-
-def _arrow_strings(values: list[str]):
-    import pyarrow as pa
-
-    return pa.array(values, pa.string())
+    return bool({"15m", "1h"} & set(distinct_text(prices.column("window"))))
 
 
 def _prices(ds: DataSet):
     """The prices table, or hourly fixes derived from trades when it is absent (SPEC §8.2)."""
     if ds.has("prices") or not ds.has("trades"):
-        return ds.table("prices"), False
+        return ds.table("prices", dictionary=True), False
     import pyarrow.compute as pc
 
     from daix.fixes import compute_fixes

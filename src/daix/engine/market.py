@@ -77,6 +77,44 @@ class PriceGrid:
         return float(self.filled(window)[r, a])
 
 
+def text_codes(col, values: list[str]):
+    """Positions of a text column's values in ``values`` (-1 where absent), as int64.
+
+    Dictionary-encoded columns are mapped through their (small) dictionary; plain text is
+    looked up row by row by Arrow, never as Python strings.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value_set = pa.array(values, pa.string())
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        lookup = pc.fill_null(pc.index_in(col.dictionary.cast(pa.string()),
+                                          value_set=value_set), -1)
+        lookup = np.asarray(lookup.to_numpy(zero_copy_only=False), dtype=np.int64)
+        idx = col.indices
+        if idx.null_count:
+            idx = pc.fill_null(idx, -1)
+        idx = idx.to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.where(idx >= 0, lookup[np.maximum(idx, 0)], -1)
+    codes = pc.fill_null(pc.index_in(col, value_set=value_set), -1)
+    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def distinct_text(col) -> list[str]:
+    """The distinct non-null values of a text column (dictionary or plain), sorted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_dictionary(col.type):
+        used = pc.unique(pc.drop_null(col.indices))
+        return sorted(col.dictionary.take(used).to_pylist())
+    return sorted(v for v in pc.unique(col).to_pylist() if v is not None)
+
+
 def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = ("15m", "1h"),
                      assets: list[str] | None = None) -> PriceGrid:
     """Dense hourly matrices from a validated ``prices`` table (SPEC §6.1, §8.2).
@@ -84,24 +122,20 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     Rows of the ``15s`` window and rows not on a whole UTC hour are not part of the hourly grid
     and are counted (``off_grid``); unusable prices are counted (``bad_price``) and left NaN.
     """
-    import pyarrow.compute as pc
+    from daix.schemas import WINDOWS
 
     ts = prices.column("ts").cast("int64").to_numpy()
-    window = prices.column("window")
-    price = prices.column("price").to_numpy(zero_copy_only=False)
-    price = np.asarray(price, dtype=np.float64)
+    price = np.asarray(prices.column("price").to_numpy(), dtype=np.float64)
     asset_col = prices.column("asset")
     if assets is None:
-        assets = sorted(pc.unique(asset_col).to_pylist())
-    import pyarrow as pa
-
-    codes = pc.index_in(asset_col, value_set=pa.array(assets, pa.string()))
-    codes = codes.to_numpy(zero_copy_only=False)
+        assets = distinct_text(asset_col)
+    codes = text_codes(asset_col, list(assets))
+    wcode = text_codes(prices.column("window"), list(WINDOWS))
+    wanted = np.array([WINDOWS.index(w) for w in windows], dtype=np.int64)
     hourly = (ts % NS_PER_HOUR) == 0
-    counts = {"rows": len(ts), "off_grid": 0, "bad_price": 0}
-    window_np = np.asarray(window.to_numpy(zero_copy_only=False))
-    on = hourly & np.isin(window_np, list(windows))
-    counts["off_grid"] = int(np.sum(~on & (window_np != "15s")))
+    on = hourly & np.isin(wcode, wanted)
+    counts = {"rows": len(ts), "bad_price": 0,
+              "off_grid": int(np.sum(~on & (wcode != WINDOWS.index("15s"))))}
     if not np.any(on):
         raise InputError("no hourly fixes of the 15m or 1h windows (SPEC §2.7)", path=label,
                          column="ts")
@@ -111,13 +145,13 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     bad = ~(np.isfinite(price) & (price > 0))
     counts["bad_price"] = int(np.sum(bad & on))
     for w in windows:
-        sel = on & (window_np == w)
+        sel = on & (wcode == WINDOWS.index(w))
         if not np.any(sel):
             continue
         m = grid.matrix(w)
         rows = (ts[sel] - grid_start) // NS_PER_HOUR
         vals = np.where(bad[sel], np.nan, price[sel])
-        m[rows, codes[sel].astype(np.int64)] = vals
+        m[rows, codes[sel]] = vals
     return grid
 
 

@@ -42,7 +42,9 @@ class TickStream:
         self.price: dict[str, np.ndarray] = {}
         if prices is None:
             return
-        rt = prices.filter(pc.equal(prices.column("window"), "15s"))
+        from daix.engine.market import text_codes
+
+        rt = prices.filter(text_codes(prices.column("window"), ["15s"]) == 0)
         if rt.num_rows == 0:
             return
         rt = rt.take(pc.sort_indices(rt, [("asset", "ascending"), ("ts", "ascending")]))
