@@ -24,7 +24,7 @@ _API = {
     "compute_fixes": "daix.fixes",
     "cap_weights": "daix.engine.weighting",
     "backfill": "daix.engine.backfill",
-    "recalc": "daix.engine.recalc",
+    "plot_levels": "daix.plot",
 }
 
 __all__ = ["__version__", *_API]
