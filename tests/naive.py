@@ -283,3 +283,43 @@ def levels_naive(price, calc_rows, baskets, base_value=1000.0, chain=False):
         last_level, last_row = level, t
         anchor_level, anchor_row = level, t
     return levels, divisors, statuses
+
+
+# --- duplicate keys (SPEC §6.2), for kernels/keys.py ----------------------------------------
+
+
+def first_duplicate_naive(rows: list[tuple]) -> int:
+    """Row index of the first key tuple already seen, or -1."""
+    seen: set[tuple] = set()
+    for i, key in enumerate(rows):
+        if key in seen:
+            return i
+        seen.add(key)
+    return -1
+
+
+# --- hourly price matrix (SPEC §6.1, §8.2), for kernels/grid.py ------------------------------
+
+
+def price_grid_naive(rows: list[tuple], windows: tuple[str, ...], assets: list[str]):
+    """Rows ``(ts_ns, asset, window, price)`` -> (grid_start, {window: {(hour, asset): price}},
+    bad, off). A price that is None, not finite or <= 0 counts as no price; rows off the hour
+    or of another window are left out."""
+    hour = 3_600_000_000_000
+    on = [r for r in rows if r[2] in windows and r[0] % hour == 0]
+    off = sum(1 for r in rows if r[2] in windows and r[0] % hour != 0)
+    if not on:
+        return None, {}, 0, off
+    start = min(r[0] for r in on)
+    cells: dict[str, dict] = {w: {} for w in windows}
+    bad = 0
+    for ts, asset, window, price in on:
+        if asset not in assets:
+            off += 1
+            continue
+        ok = price is not None and math.isfinite(price) and price > 0
+        if not ok:
+            bad += 1
+            continue
+        cells[window][((ts - start) // hour, asset)] = price
+    return start, cells, bad, off

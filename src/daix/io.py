@@ -240,10 +240,9 @@ def check_enum(table, column: str, allowed: tuple[str, ...], label: str) -> None
 def check_unique(table, key: tuple[str, ...], label: str, raw: dict | None = None) -> None:
     """No two rows share ``key`` (SPEC §6.2: duplicate ``ts, asset, window`` in prices).
 
-    Each key column becomes order-preserving integer codes, packed into one int64 where the
-    ranges allow (timestamps divided by their common step). A table sorted by the key passes
-    in one pass; otherwise the packed keys are sorted. Only a table with duplicates pays for
-    finding the rows to show.
+    Key columns become integer codes. Where the key space is dense (an hourly grid of assets
+    and windows) one counting pass of ``daix.kernels.keys`` settles it; otherwise, or to list
+    the offending rows once a duplicate is known, the codes are sorted.
     """
     import numpy as np
 
@@ -251,31 +250,17 @@ def check_unique(table, key: tuple[str, ...], label: str, raw: dict | None = Non
     if n < 2:
         return
     raw = raw or {}
-    # Dense key spaces (an hourly grid of assets and windows) are checked by counting: O(n).
     cols = [_order_codes(raw[c] if c in raw else table.column(c), ordered=False) for c in key]
-    packed, span = _pack(cols)
-    if packed is not None and span <= 4 * n + 1024:
-        counts = np.bincount(packed, minlength=span)
-        if int(counts.max()) <= 1:
-            return
-        order = np.argsort(packed, kind="stable")
-        same = packed[order][1:] == packed[order][:-1]
-    elif packed is not None:
-        if bool(np.all(packed[1:] > packed[:-1])) or not bool(
-                np.any(np.diff(np.sort(packed)) == 0)):
-            return
-        order = np.argsort(packed, kind="stable")
-        same = packed[order][1:] == packed[order][:-1]
-    else:
-        if _strictly_increasing(cols).all():
-            return
-        order = np.lexsort(cols[::-1])
-        same = np.ones(n - 1, dtype=bool)
-        for c in cols:
-            sc = c[order]
-            same &= sc[1:] == sc[:-1]
-        if not same.any():
-            return
+    if _dense_first_duplicate(cols, n) == -1:
+        return
+    cols64 = [c.astype(np.int64, copy=False) for c in cols]
+    order = np.lexsort(cols64[::-1])
+    same = np.ones(n - 1, dtype=bool)
+    for c in cols64:
+        sc = c[order]
+        same &= sc[1:] == sc[:-1]
+    if not same.any():
+        return
     dup_rows = np.unique(np.concatenate([order[1:][same], order[:-1][same]]))
     n_keys = int(np.count_nonzero(same & ~np.r_[False, same[:-1]]))
     rows = example_rows(table, _mask(n, dup_rows[: 2 * MAX_EXAMPLES]))
@@ -290,30 +275,34 @@ _STEPS = (3_600_000_000_000, 900_000_000_000, 60_000_000_000, 15_000_000_000, 1_
           1_000_000, 1_000)
 
 
-def _pack(cols):
-    """One int64 per row that orders like the tuple of ``cols`` and the size of that key
-    space, or (None, 0) when it cannot fit."""
-    import numpy as np
+def _dense_first_duplicate(cols, n: int) -> int | None:
+    """Row of a duplicated key via ``daix.kernels.keys`` when the key space is dense enough to
+    count (at most 4 cells a row), -1 when there is none, None when it cannot be counted."""
+    from daix.kernels.keys import divisible_nb, first_duplicate_nb, min_max_nb
 
-    parts = []
+    if len(cols) > 3:
+        return None
+    args = []
     span = 1
     for c in cols:
-        lo = int(c.min())
-        shifted = c - lo
-        for step in _STEPS:
-            if int(shifted.max()) >= step and not np.any(shifted % step):
-                shifted = shifted // step
-                break
-        width = int(shifted.max()) + 1
-        span *= width
-        if span >= 2**62:
-            return None, 0
-        parts.append((shifted, width))
-    packed = np.zeros(len(cols[0]), dtype=np.int64)
-    for shifted, width in parts:
-        packed *= width
-        packed += shifted
-    return packed, span
+        lo, hi = min_max_nb(c)
+        step = 1
+        if hi - lo >= _STEPS[-1]:
+            for candidate in _STEPS:
+                if divisible_nb(c[:: max(1, len(c) // 4096)], lo, candidate) and divisible_nb(
+                        c, lo, candidate):
+                    step = candidate
+                    break
+        width = (hi - lo) // step + 1
+        span *= int(width)
+        if span > 4 * n + 1024:
+            return None
+        args.append((c, lo, step, int(width)))
+    while len(args) < 3:
+        args.append((cols[0], 0, 1, 1))
+    (c0, lo0, st0, _), (c1, lo1, st1, w1), (c2, lo2, st2, w2) = args
+    return int(first_duplicate_nb(c0, lo0, st0, c1, lo1, st1, w1, c2, lo2, st2, w2,
+                                  len(cols), span))
 
 
 def _order_codes(col, ordered: bool = True):
@@ -344,24 +333,11 @@ def _order_codes(col, ordered: bool = True):
     idx = enc.indices
     if idx.null_count:
         idx = pc.fill_null(idx, -1)
-    idx = idx.to_numpy().astype(np.int64)
+    idx = idx.to_numpy()
     if not ordered:
-        return idx
+        return idx  # any integer width: the kernels widen as they read
     ranks = np.argsort(np.argsort(np.asarray(enc.dictionary.to_pylist(), dtype=object)))
     return np.where(idx >= 0, ranks[np.maximum(idx, 0)], -1).astype(np.int64)
-
-
-def _strictly_increasing(cols):
-    """For each pair of neighbours, whether the key tuple strictly increases."""
-    import numpy as np
-
-    n = len(cols[0])
-    result = np.zeros(n - 1, dtype=bool)
-    tied = np.ones(n - 1, dtype=bool)
-    for c in cols:
-        result |= tied & (c[1:] > c[:-1])
-        tied &= c[1:] == c[:-1]
-    return result
 
 
 def _mask(n: int, rows):

@@ -28,9 +28,8 @@ class PriceGrid:
     counts: dict[str, int] = field(default_factory=dict)  # manifest counts (SPEC §8.2)
     _filled: dict[str, np.ndarray] = field(default_factory=dict)
 
-    @property
-    def asset_index(self) -> dict[str, int]:
-        return {a: i for i, a in enumerate(self.assets)}
+    def __post_init__(self) -> None:
+        self.asset_index: dict[str, int] = {a: i for i, a in enumerate(self.assets)}
 
     @property
     def grid_end(self) -> int:
@@ -95,9 +94,9 @@ def text_codes(col, values: list[str]):
         lookup = np.asarray(lookup.to_numpy(zero_copy_only=False), dtype=np.int64)
         idx = col.indices
         if idx.null_count:
-            idx = pc.fill_null(idx, -1)
-        idx = idx.to_numpy(zero_copy_only=False).astype(np.int64)
-        return np.where(idx >= 0, lookup[np.maximum(idx, 0)], -1)
+            idx = pc.fill_null(idx, -1).to_numpy()
+            return np.where(idx >= 0, lookup[np.maximum(idx, 0)], -1)
+        return lookup[idx.to_numpy()]  # a gather through the small dictionary
     codes = pc.fill_null(pc.index_in(col, value_set=value_set), -1)
     return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -115,6 +114,22 @@ def distinct_text(col) -> list[str]:
     return sorted(v for v in pc.unique(col).to_pylist() if v is not None)
 
 
+def dictionary_codes(col):
+    """(indices as a NumPy int array, dictionary values) of a text column, nulls as -1."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if not pa.types.is_dictionary(col.type):
+        col = col.dictionary_encode()
+    idx = col.indices
+    values = col.dictionary.cast(pa.string()).to_pylist()
+    if idx.null_count:
+        return pc.fill_null(idx, len(values)).to_numpy(), [*values, None]
+    return idx.to_numpy(), values
+
+
 def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = ("15m", "1h"),
                      assets: list[str] | None = None) -> PriceGrid:
     """Dense hourly matrices from a validated ``prices`` table (SPEC §6.1, §8.2).
@@ -122,37 +137,30 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     Rows of the ``15s`` window and rows not on a whole UTC hour are not part of the hourly grid
     and are counted (``off_grid``); unusable prices are counted (``bad_price``) and left NaN.
     """
-    from daix.schemas import WINDOWS
+    from daix.kernels.grid import hourly_span_nb, scatter_hourly_nb
 
     ts = prices.column("ts").cast("int64").to_numpy()
     price = np.asarray(prices.column("price").to_numpy(), dtype=np.float64)
-    asset_col = prices.column("asset")
+    widx, wvalues = dictionary_codes(prices.column("window"))
+    aidx, avalues = dictionary_codes(prices.column("asset"))
     if assets is None:
-        assets = distinct_text(asset_col)
-    codes = text_codes(asset_col, list(assets))
-    wcode = text_codes(prices.column("window"), list(WINDOWS))
-    wanted = np.array([WINDOWS.index(w) for w in windows], dtype=np.int64)
-    hourly = (ts % NS_PER_HOUR) == 0
-    on = hourly & np.isin(wcode, wanted)
-    counts = {"rows": len(ts), "bad_price": 0,
-              "off_grid": int(np.sum(~on & (wcode != WINDOWS.index("15s"))))}
-    if not np.any(on):
+        present = np.unique(aidx) if len(aidx) else np.zeros(0, np.int64)
+        assets = sorted(avalues[i] for i in present if avalues[i] is not None)
+    where = {a: i for i, a in enumerate(assets)}
+    acol = np.array([where.get(v, -1) for v in avalues], dtype=np.int64)
+    wslot = np.array([windows.index(v) if v in windows else -1 for v in wvalues],
+                     dtype=np.int64)
+    lo, hi = hourly_span_nb(ts, widx, wslot)
+    if hi < lo:
         raise InputError("no hourly fixes of the 15m or 1h windows (SPEC §2.7)", path=label,
                          column="ts")
-    grid_start = int(ts[on].min())
-    n_rows = int((ts[on].max() - grid_start) // NS_PER_HOUR) + 1
-    grid = PriceGrid(list(assets), grid_start, n_rows, {}, counts)
-    bad = ~(np.isfinite(price) & (price > 0))
-    counts["bad_price"] = int(np.sum(bad & on))
-    for w in windows:
-        sel = on & (wcode == WINDOWS.index(w))
-        if not np.any(sel):
-            continue
-        m = grid.matrix(w)
-        rows = (ts[sel] - grid_start) // NS_PER_HOUR
-        vals = np.where(bad[sel], np.nan, price[sel])
-        m[rows, codes[sel]] = vals
-    return grid
+    n_rows = int((hi - lo) // NS_PER_HOUR) + 1
+    out = np.full((len(windows), n_rows, len(assets)), np.nan)
+    used, bad, off = scatter_hourly_nb(ts, widx, wslot, aidx, acol, price, lo, out)
+    counts = {"rows": len(ts), "hourly_rows": int(used), "bad_price": int(bad),
+              "off_grid": int(off)}
+    matrices = {w: out[k] for k, w in enumerate(windows)}
+    return PriceGrid(list(assets), int(lo), n_rows, matrices, counts)
 
 
 @dataclass

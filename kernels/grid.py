@@ -1,0 +1,64 @@
+"""Scatter hourly fixes into dense ``[hour, asset]`` matrices (SPEC §6.1, §8.2), one pass.
+
+Rows come with small-integer codes (dictionary indices) for window and asset and lookup
+tables mapping those codes to a matrix slot (window) and a column (asset), ``-1`` for none.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from daix.kernels.options import jit
+
+NS_PER_HOUR = 3_600_000_000_000
+
+
+@jit
+def hourly_span_nb(ts, wcode, wslot):
+    """First and last whole-hour instant among rows whose window has a slot; (0, -1) if none."""
+    lo = np.int64(0)
+    hi = np.int64(-1)
+    found = False
+    for i in range(ts.shape[0]):
+        t = ts[i]
+        if t % NS_PER_HOUR != 0 or wslot[wcode[i]] < 0:
+            continue
+        if not found:
+            lo = t
+            hi = t
+            found = True
+        elif t < lo:
+            lo = t
+        elif t > hi:
+            hi = t
+    return lo, hi
+
+
+@jit
+def scatter_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, out):
+    """Write each on-grid row's price into ``out[slot, row, column]``; a null, non-finite or
+    non-positive price stays NaN (SPEC §8.2). Returns (rows used, bad prices, rows off the
+    grid among the hourly windows' rows)."""
+    used = 0
+    bad = 0
+    off = 0
+    n_rows = out.shape[1]
+    for i in range(ts.shape[0]):
+        slot = wslot[wcode[i]]
+        if slot < 0:
+            continue
+        t = ts[i]
+        if t % NS_PER_HOUR != 0:
+            off += 1
+            continue
+        r = (t - grid_start) // NS_PER_HOUR
+        col = acol[acode[i]]
+        if r < 0 or r >= n_rows or col < 0:
+            off += 1
+            continue
+        p = price[i]
+        used += 1
+        if p > 0.0 and np.isfinite(p):
+            out[slot, r, col] = p
+        else:
+            bad += 1
+    return used, bad, off

@@ -1,0 +1,96 @@
+"""The duplicate-key and hourly-grid kernels against their references (tests/naive.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from naive import first_duplicate_naive, price_grid_naive
+
+from daix.engine.market import build_price_grid
+from daix.errors import InputError
+from daix.io import check_unique
+
+HOUR = 3_600_000_000_000
+TS = pa.timestamp("ns", tz="UTC")
+
+
+def prices_table(rows):
+    return pa.table({
+        "ts": pa.array([r[0] for r in rows], pa.int64()).cast(TS),
+        "asset": pa.array([r[1] for r in rows], pa.string()),
+        "window": pa.array([r[2] for r in rows], pa.string()),
+        "price": pa.array([r[3] for r in rows], pa.float64()),
+    })
+
+
+row_strategy = st.tuples(
+    st.integers(0, 30).map(lambda h: 1_700_000_000 // 3600 * HOUR + h * HOUR),
+    st.sampled_from(["A", "B", "C"]),
+    st.sampled_from(["15m", "1h"]),
+    st.one_of(st.none(), st.floats(-5, 100, allow_nan=False), st.just(math.nan), st.just(math.inf)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(row_strategy, min_size=2, max_size=40))
+def test_check_unique_matches_reference(rows):
+    table = prices_table(rows)
+    dup = first_duplicate_naive([(r[0], r[1], r[2]) for r in rows])
+    if dup == -1:
+        check_unique(table, ("ts", "asset", "window"), "prices")
+    else:
+        with pytest.raises(InputError, match="duplicate key"):
+            check_unique(table, ("ts", "asset", "window"), "prices")
+
+
+def test_check_unique_sparse_keys_and_dictionary_columns():
+    # Timestamps a year apart with 1 ns offsets: too sparse to count, sorted instead.
+    ts = [0, 365 * 24 * HOUR + 1, 0]
+    t = pa.table({"ts": pa.array(ts, pa.int64()).cast(TS),
+                  "asset": pa.array(["A", "A", "B"]).dictionary_encode()})
+    check_unique(t, ("ts", "asset"), "x")
+    t2 = pa.table({"ts": pa.array([*ts[:2], 0], pa.int64()).cast(TS),
+                   "asset": pa.array(["A", "A", "A"]).dictionary_encode()})
+    with pytest.raises(InputError) as info:
+        check_unique(t2, ("ts", "asset"), "x")
+    assert [r.split(":")[0] for r in info.value.rows] == ["row 1", "row 3"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(row_strategy, min_size=1, max_size=40, unique_by=lambda r: r[:3]))
+def test_price_grid_matches_reference(rows):
+    # A few rows off the hour and of the 15s window, which the grid leaves out.
+    rows = [*rows, (rows[0][0] + 1, "A", "15m", 1.0), (rows[0][0], "A", "15s", 2.0)]
+    start, cells, bad, off = price_grid_naive(rows, ("15m", "1h"), ["A", "B", "C"])
+    grid = build_price_grid(prices_table(rows), assets=["A", "B", "C"])
+    assert grid.grid_start == start
+    assert grid.counts["bad_price"] == bad and grid.counts["off_grid"] == off
+    for w in ("15m", "1h"):
+        m = grid.matrix(w)
+        expect = np.full(m.shape, np.nan)
+        for (r, a), p in cells[w].items():
+            expect[r, ["A", "B", "C"].index(a)] = p
+        np.testing.assert_array_equal(m, expect)
+
+
+def test_price_grid_by_hand():
+    t0 = 1_700_000_000 // 3600 * HOUR
+    rows = [(t0, "B", "15m", 2.0), (t0 + 2 * HOUR, "A", "1h", 3.0),
+            (t0 + HOUR, "A", "15m", -1.0), (t0 + HOUR, "A", "1h", math.inf)]
+    grid = build_price_grid(prices_table(rows))
+    assert grid.assets == ["A", "B"] and grid.n_rows == 3 and grid.grid_start == t0
+    np.testing.assert_array_equal(grid.matrix("15m"), [[np.nan, 2.0], [np.nan, np.nan],
+                                                       [np.nan, np.nan]])
+    np.testing.assert_array_equal(grid.matrix("1h"), [[np.nan, np.nan], [np.nan, np.nan],
+                                                      [3.0, np.nan]])
+    assert grid.counts["bad_price"] == 2  # -1 and inf count as no price (SPEC §8.2)
+
+
+def test_price_grid_without_hourly_rows_is_an_error():
+    with pytest.raises(InputError, match="no hourly fixes"):
+        build_price_grid(prices_table([(1, "A", "15m", 1.0)]))
