@@ -15,6 +15,12 @@ from daix.engine.market import PriceGrid
 from daix.engine.reference import Reference
 from daix.timeutil import NS_PER_DAY, ns_to_datetime, ns_to_iso
 
+#: Reasons shared by every family's screens (SPEC §3.8, §8.5).
+DELETED = "deleted from the universe before this review took effect (SPEC §8.5)"
+NO_SUPPLY = "no or non-positive supply at the cut-off (SPEC §3.8)"
+NO_PRICE = "no price at the review price time (SPEC §3.8)"
+NO_CUTOFF_FIX = "no fix at the cut-off, so not ranked (SPEC §4.1, §8.3)"
+
 #: How far to look for the next or previous official calculation time.
 _SEARCH = 8 * NS_PER_DAY
 
@@ -129,8 +135,11 @@ class Book:
         mv = {a: prices[a] * supply[a] for a in members}
         weight = weights_of({a: supply[a] * factor[a] for a in members}, prices)
         month = month_of(min(u for u, _ in gone))
+        # SPEC §8.6: the selection rank where there is one, else the rank by market value.
+        ranks = ({a: cur.rank[a] for a in members} if self.index.ranked is not None
+                 else rank_by_value(mv))
         basket = Basket(self.index.id, month, "deletion", e, c, members, supply, factor, mv,
-                        weight, rank_by_value(mv))
+                        weight, ranks)
         if not members:
             basket.notes.append("every constituent deleted: index suspended until its next "
                                 "review (SPEC §8.5)")

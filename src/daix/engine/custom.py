@@ -8,7 +8,7 @@ from __future__ import annotations
 from daix.calendars import ReviewEvent
 from daix.catalogue import IndexDef
 from daix.engine.baskets import Basket, rank_by_value, weigh
-from daix.engine.context import Book
+from daix.engine.context import DELETED, NO_CUTOFF_FIX, NO_PRICE, NO_SUPPLY, Book
 from daix.engine.selection import buffer_select, rank
 
 
@@ -25,6 +25,7 @@ def custom_review(book: Book, ev: ReviewEvent) -> None:
         else set()
     top = index.ranked is not None
     why: dict[str, str] = {}
+    screened: dict[str, str] = {}  # candidates that failed a data screen (SPEC §3.8)
     supply: dict[str, float] = {}
     mv: dict[str, float] = {}
     rank_value: dict[str, float] = {}
@@ -43,20 +44,20 @@ def custom_review(book: Book, ev: ReviewEvent) -> None:
             why[asset] = f"on the {index.exclusion_list} list in force (SPEC §4.2)"
             continue
         if ctx.deleted_by(asset, ev.effective) is not None:
-            why[asset] = "deleted from the universe before this review took effect (SPEC §8.5)"
+            why[asset] = screened[asset] = DELETED
             continue
         s = ctx.ref.supply.at(asset, ev.cutoff)
         if not s > 0:
-            why[asset] = "no or non-positive supply at the cut-off (SPEC §3.8)"
+            why[asset] = screened[asset] = NO_SUPPLY
             continue
         p = ctx.fresh(index, ev.price_time, asset)
         if not p > 0:
-            why[asset] = "no price at the review price time (SPEC §3.8)"
+            why[asset] = screened[asset] = NO_PRICE
             continue
         if top:
             pc = ctx.fresh(index, ev.cutoff, asset)
             if not pc > 0:
-                why[asset] = "no fix at the cut-off, so not ranked (SPEC §4.1, §8.3)"
+                why[asset] = screened[asset] = NO_CUTOFF_FIX
                 continue
             rank_value[asset] = pc * s
         supply[asset] = s
@@ -79,14 +80,19 @@ def custom_review(book: Book, ev: ReviewEvent) -> None:
     for a in sorted(previous or set()):
         if a not in members and a not in actions:
             actions[a] = ("delete", f"no longer eligible: {why.get(a, 'not eligible')}")
-    finish_review(book, ev, members, supply, mv, ranks, actions)
+    finish_review(book, ev, members, supply, mv, ranks, actions, ineligible=screened)
 
 
 def finish_review(book: Book, ev: ReviewEvent, members: list[str], supply: dict[str, float],
                   mv: dict[str, float], ranks: dict[str, int],
                   actions: dict[str, tuple[str, str]], factors: dict[str, float] | None = None,
-                  weights: dict[str, float] | None = None) -> Basket:
-    """Weigh the selected members (SPEC §3.3-§3.4), record the basket and the review rows."""
+                  weights: dict[str, float] | None = None,
+                  ineligible: dict[str, str] | None = None) -> Basket:
+    """Weigh the selected members (SPEC §3.3-§3.4), record the basket and the review rows.
+
+    ``ineligible`` maps candidates that failed a screen (no price or supply, SPEC §3.8; a
+    threshold) to the reason, written as ``ineligible`` rows when they take no other action.
+    """
     index = book.index
     member_mv = {a: mv[a] for a in members}
     capped: list[str] = []
@@ -94,16 +100,27 @@ def finish_review(book: Book, ev: ReviewEvent, members: list[str], supply: dict[
     if factors is None:
         factors, weights, capped, note = weigh(index, member_mv)
     assert weights is not None
+    # The index starts with its first non-empty basket, which is based at its own E
+    # (SPEC §3.5); an empty selection before that records its review rows only.
+    started = any(b.members for b in book.baskets)
     basket = Basket(index.id, ev.month, "review", ev.effective,
-                    ev.close if book.current() is not None else None,
+                    ev.close if started else None,
                     list(members), {a: supply[a] for a in members}, factors, member_mv,
                     weights, {a: ranks[a] for a in members})
     if note:
         basket.notes.append(note)
-    book.baskets.append(basket)
+    if members or started:
+        book.baskets.append(basket)
     for a in sorted(actions, key=lambda x: (x not in ranks, ranks.get(x, 0), x)):
         action, reason = actions[a]
         book.row(ev.month, a, action, reason)
+    for a in sorted(ineligible or {}):
+        if a not in actions:
+            book.row(ev.month, a, "ineligible", ineligible[a])
+    if not members:
+        book.row(ev.month, "", "note", "no constituent selected: no basket from this review"
+                                       + (" (suspended, SPEC §8.5)" if started else
+                                          ": the index has not started (SPEC §4.1)"))
     for a in capped:
         book.row(ev.month, a, "capped", f"weight capped at {index.cap:.0%}: {note}")
     if note and not capped:

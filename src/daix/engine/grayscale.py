@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from daix.calendars import ReviewEvent, new_entrant_time
 from daix.catalogue import GRAYSCALE_SECTORS, GRAYSCALE_X
 from daix.engine.baskets import rank_by_value
-from daix.engine.context import Book, Context, ny_date
+from daix.engine.context import DELETED, NO_PRICE, NO_SUPPLY, Book, Context, ny_date
 from daix.engine.custom import finish_review
 from daix.engine.selection import GrayscaleThresholds
 
@@ -76,14 +76,14 @@ def screen_sector(ctx: Context, ev: ReviewEvent, key: str, constituents: set[str
             out.why[asset] = "no row in the universe snapshot in force (SPEC §8.4)"
             continue
         if ctx.deleted_by(asset, ev.effective) is not None:
-            out.why[asset] = "deleted from the universe before this review took effect (SPEC §8.5)"
+            out.why[asset] = DELETED
             continue
         s, p, note = _inputs(ctx, ev, asset, window)
         if not s > 0:
-            out.why[asset] = "no or non-positive supply at the cut-off (SPEC §3.8)"
+            out.why[asset] = NO_SUPPLY
             continue
         if not p > 0:
-            out.why[asset] = "no price at the review price time (SPEC §3.8)"
+            out.why[asset] = NO_PRICE
             continue
         mv = p * s
         constituent = asset in constituents
@@ -142,7 +142,9 @@ def _record(book: Book, ev: ReviewEvent, screen: SectorScreen) -> None:
     for a in sorted(previous - set(screen.members)):
         actions[a] = ("delete", screen.why.get(a, "not selected (SPEC §4.5)"))
     ranks = rank_by_value({a: screen.mv[a] for a in screen.members})
-    finish_review(book, ev, sorted(screen.members), screen.supply, screen.mv, ranks, actions)
+    ineligible = {a: w for a, w in screen.why.items() if a not in previous}
+    finish_review(book, ev, sorted(screen.members), screen.supply, screen.mv, ranks, actions,
+                  ineligible=ineligible)
 
 
 def _union(screens: list[SectorScreen]) -> SectorScreen:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from daix.calendars import ReviewEvent
 from daix.engine.baskets import weights_of
-from daix.engine.context import Book
+from daix.engine.context import DELETED, NO_PRICE, NO_SUPPLY, Book
 from daix.engine.custom import finish_review
 from daix.engine.selection import buffer_select, rank, turnover_keeps_factors
 
@@ -20,6 +20,7 @@ def select_review(book: Book, ev: ReviewEvent) -> None:
     inclusion = ctx.ref.named_list(INCLUSION_LIST, ev.month)
     ex_btc = index.id.endswith("EXBTC")
     why: dict[str, str] = {}
+    screened: dict[str, str] = {}  # candidates that failed a data screen (SPEC §3.8)
     supply: dict[str, float] = {}
     price: dict[str, float] = {}
     mv: dict[str, float] = {}
@@ -35,18 +36,18 @@ def select_review(book: Book, ev: ReviewEvent) -> None:
             why[asset] = f"not on the {INCLUSION_LIST} list in force (SPEC §8.4)"
             continue
         if not row.liquidity_pass:
-            why[asset] = "failed the liquidity test (SPEC §8.4)"
+            why[asset] = screened[asset] = "failed the liquidity test (SPEC §8.4)"
             continue
         if ctx.deleted_by(asset, ev.effective) is not None:
-            why[asset] = "deleted from the universe before this review took effect (SPEC §8.5)"
+            why[asset] = screened[asset] = DELETED
             continue
         s = ctx.ref.supply.at(asset, ev.cutoff)
         if not s > 0:
-            why[asset] = "no or non-positive supply at the cut-off (SPEC §3.8)"
+            why[asset] = screened[asset] = NO_SUPPLY
             continue
         p = ctx.fresh(index, ev.price_time, asset)
         if not p > 0:
-            why[asset] = "no price at the review price time (SPEC §3.8)"
+            why[asset] = screened[asset] = NO_PRICE
             continue
         supply[asset], price[asset], mv[asset] = s, p, p * s
     n, ins, outs = index.ranked
@@ -70,6 +71,5 @@ def select_review(book: Book, ev: ReviewEvent) -> None:
         for a in members:
             action, reason = sel.actions[a]
             sel.actions[a] = (action, f"{reason}; {detail}")
-    elif not members:
-        pass
-    finish_review(book, ev, members, supply, mv, sel.ranks, sel.actions, factors, weights)
+    finish_review(book, ev, members, supply, mv, sel.ranks, sel.actions, factors, weights,
+                  ineligible=screened)
