@@ -24,6 +24,13 @@ def build_tables(series: list, books: dict, start_ns: int | None, end_ns: int | 
     """Arrow tables of SPEC §6.3 from level series and review books."""
     import pyarrow as pa
 
+    from daix.catalogue import CATALOGUE
+
+    # Canonical order: catalogue order of the indices, then time. A run split by index (or
+    # merged from partitions) gives the same tables.
+    position = {iid: k for k, iid in enumerate(CATALOGUE)}
+    series = sorted(series, key=lambda s: position.get(s.index, len(position)))
+    books = dict(sorted(books.items(), key=lambda kv: position.get(kv[0], len(position))))
     ts_type = pa.timestamp("ns", tz="UTC")
     parts = []
     for s in series:
