@@ -20,8 +20,12 @@ import click
 @click.option("--hourly", is_flag=True,
               help="Every whole UTC hour with the official baskets (SPEC §5).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--dask", "dask_spec", metavar="TEXT", default=None,
+              help="local for a LocalCluster on this machine's cores, or tcp://HOST:PORT of a "
+                   "running scheduler")
 def backfill(data_dir: str, out_dir: str, indices: tuple[str, ...], family: str | None,
-             start: str | None, end: str | None, hourly: bool, quiet: bool) -> None:
+             start: str | None, end: str | None, hourly: bool, quiet: bool,
+             dask_spec: str | None) -> None:
     """Compute levels, constituents and reviews of the catalogue from DATA_DIR.
 
     Writes levels.parquet, constituents.parquet, reviews.parquet and manifest.json
@@ -32,8 +36,15 @@ def backfill(data_dir: str, out_dir: str, indices: tuple[str, ...], family: str 
     from daix.engine.outputs import write_backfill
 
     progress.set_quiet(quiet)
-    result = run(data_dir, indices=list(indices) or None, start=start, end=end, hourly=hourly,
-                 family=family)
+    if dask_spec:
+        from daix.distributed import backfill_distributed, client
+
+        with client(dask_spec) as dask_client:
+            result = backfill_distributed(data_dir, dask_client, indices=list(indices) or None,
+                                          family=family, start=start, end=end, hourly=hourly)
+    else:
+        result = run(data_dir, indices=list(indices) or None, start=start, end=end,
+                     hourly=hourly, family=family)
     write_backfill(result, out_dir)
     echo_summary(result, out_dir)
 

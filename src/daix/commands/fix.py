@@ -25,8 +25,11 @@ _FORMATS = (".parquet", ".pq", ".csv", ".csv.gz")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=None,
               help="Read the trades this many rows at a time (bounds memory; same result).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no report.")
+@click.option("--dask", "dask_spec", metavar="TEXT", default=None,
+              help="local for a LocalCluster on this machine's cores, or tcp://HOST:PORT of a "
+                   "running scheduler")
 def fix(data_dir: str, out: str, start: str, end: str, realtime: bool, ped: float,
-        batch_rows: int | None, quiet: bool) -> None:
+        batch_rows: int | None, quiet: bool, dask_spec: str | None) -> None:
     """Compute reference price fixes from the trades of DATA_DIR.
 
     Reads trades, fx (needed unless every quote is USD) and exchanges (optional). Writes one
@@ -50,8 +53,15 @@ def fix(data_dir: str, out: str, start: str, end: str, realtime: bool, ped: floa
     if quiet:
         progress.set_quiet(True)
     try:
-        result = compute_fixes(data_dir, start_ns, end_ns, realtime=realtime, ped=ped,
-                               batch_rows=batch_rows)
+        if dask_spec:
+            from daix.distributed import client, fixes_distributed
+
+            with client(dask_spec) as dask_client:
+                result = fixes_distributed(data_dir, start_ns, end_ns, dask_client,
+                                           realtime=realtime, ped=ped, batch_rows=batch_rows)
+        else:
+            result = compute_fixes(data_dir, start_ns, end_ns, realtime=realtime, ped=ped,
+                                   batch_rows=batch_rows)
         write_table(result.table, out)
     finally:
         if quiet:
