@@ -2,6 +2,7 @@
 
 Rows come with small-integer codes (dictionary indices) for window and asset and lookup
 tables mapping those codes to a matrix slot (window) and a column (asset), ``-1`` for none.
+A table read in chunks is scattered chunk by chunk, each with the lookups of its dictionaries.
 """
 
 from __future__ import annotations
@@ -19,6 +20,36 @@ def hourly_span_nb(ts, wcode, wslot):
     hi = np.int64(-1)
     found = False
     for i in range(ts.shape[0]):
+        t = ts[i]
+        if t % NS_PER_HOUR != 0 or wslot[wcode[i]] < 0:
+            continue
+        if not found:
+            lo = t
+            hi = t
+            found = True
+        elif t < lo:
+            lo = t
+        elif t > hi:
+            hi = t
+    return lo, hi
+
+
+@jit
+def mark_used_nb(codes, used):
+    """``used[codes[i]] = True`` for every row: which dictionary entries a chunk uses."""
+    for i in range(codes.shape[0]):
+        used[codes[i]] = True
+
+
+@jit
+def span_and_used_nb(ts, wcode, wslot, acode, used):
+    """:func:`hourly_span_nb` of one chunk, and ``used[acode[i]] = True`` for every row (any
+    window): which dictionary entries the rows use. Returns (lo, hi), (0, -1) if none."""
+    lo = np.int64(0)
+    hi = np.int64(-1)
+    found = False
+    for i in range(ts.shape[0]):
+        used[acode[i]] = True
         t = ts[i]
         if t % NS_PER_HOUR != 0 or wslot[wcode[i]] < 0:
             continue

@@ -2,6 +2,13 @@
 
 A key of up to three integer columns is packed as ``((c0-lo0)/st0 * w1 + (c1-lo1)/st1) * w2 +
 (c2-lo2)/st2`` into a dense space of ``span`` cells that is counted in one byte per cell.
+A table read in chunks is checked chunk by chunk against the same ``seen`` cells
+(:func:`mark_keys_nb`); a column of dictionary indices whose dictionary differs between chunks
+goes through a small per-chunk lookup ``m`` (dictionary index -> code of the whole column).
+
+Quotients by a step are taken in floating point and checked exactly in integers (an integer
+division costs tens of cycles a row); a value the float path cannot place exactly falls back to
+the integer division, so every result is exact.
 """
 
 from __future__ import annotations
@@ -25,10 +32,24 @@ def min_max_nb(col):
 
 
 @jit
+def _quotient(d, step, inv):
+    """``d // step`` for ``d >= 0`` (exact; fast when ``d`` is a multiple of ``step``)."""
+    if step == 1:
+        return d
+    q = np.int64(d * inv + 0.5)
+    if q * step == d:
+        return q
+    return d // step
+
+
+@jit
 def divisible_nb(col, lo, step):
-    """Whether every ``col - lo`` is a multiple of ``step``."""
+    """Whether every ``col - lo`` is a multiple of ``step`` (``lo`` at most every value)."""
+    inv = 1.0 / step
     for i in range(col.shape[0]):
-        if (np.int64(col[i]) - lo) % step != 0:
+        d = np.int64(col[i]) - lo
+        q = np.int64(d * inv + 0.5)
+        if q * step != d and d % step != 0:
             return False
     return True
 
@@ -38,12 +59,34 @@ def first_duplicate_nb(c0, lo0, st0, c1, lo1, st1, w1, c2, lo2, st2, w2, ncols, 
     """Row of the first key seen twice (in row order), or -1. ``ncols`` of 1-3 columns are
     used; unused column arguments are ignored (pass any array)."""
     seen = np.zeros(span, dtype=np.uint8)
+    empty = np.zeros(0, dtype=np.int64)
+    return mark_keys_nb(seen, c0, empty, lo0, st0, c1, empty, lo1, st1, w1, c2, empty, lo2, st2,
+                        w2, ncols)
+
+
+@jit
+def mark_keys_nb(seen, c0, m0, lo0, st0, c1, m1, lo1, st1, w1, c2, m2, lo2, st2, w2, ncols):
+    """Mark the keys of one chunk in ``seen`` (``uint8[span]``, shared by the chunks of a
+    table); the row (in the chunk) of the first key already marked, or -1.
+
+    Column k's value is ``m_k[c_k[i]]`` when ``m_k`` is not empty (dictionary indices through
+    a lookup), else ``c_k[i]``; ``ncols`` of 1-3 columns are used.
+    """
+    inv0 = 1.0 / st0
+    inv1 = 1.0 / st1
+    inv2 = 1.0 / st2
+    map0 = m0.shape[0] > 0
+    map1 = m1.shape[0] > 0
+    map2 = m2.shape[0] > 0
     for i in range(c0.shape[0]):
-        key = (np.int64(c0[i]) - lo0) // st0
+        v = np.int64(m0[c0[i]]) if map0 else np.int64(c0[i])
+        key = _quotient(v - lo0, st0, inv0)
         if ncols > 1:
-            key = key * w1 + (np.int64(c1[i]) - lo1) // st1
+            v = np.int64(m1[c1[i]]) if map1 else np.int64(c1[i])
+            key = key * w1 + _quotient(v - lo1, st1, inv1)
         if ncols > 2:
-            key = key * w2 + (np.int64(c2[i]) - lo2) // st2
+            v = np.int64(m2[c2[i]]) if map2 else np.int64(c2[i])
+            key = key * w2 + _quotient(v - lo2, st2, inv2)
         if seen[key]:
             return i
         seen[key] = 1

@@ -323,3 +323,22 @@ def price_grid_naive(rows: list[tuple], windows: tuple[str, ...], assets: list[s
             continue
         cells[window][((ts - start) // hour, asset)] = price
     return start, cells, bad, off
+
+
+# --- chunk-by-chunk reading (SPEC §6.2, §2.7), for kernels/grid.py (mark_used_nb,
+# span_and_used_nb); kernels/keys.py (mark_keys_nb) is checked with first_duplicate_naive.
+
+
+def used_codes_naive(codes: list[int], n: int) -> list[bool]:
+    """Which of ``n`` dictionary entries some row's code names."""
+    used = [False] * n
+    for c in codes:
+        used[c] = True
+    return used
+
+
+def hourly_span_naive(ts: list[int], windows: list[str], hourly: tuple[str, ...]):
+    """(first, last) whole-hour instant among rows of an ``hourly`` window, or None."""
+    hour = 3_600_000_000_000
+    on = [t for t, w in zip(ts, windows, strict=True) if w in hourly and t % hour == 0]
+    return (min(on), max(on)) if on else None

@@ -160,3 +160,161 @@ def test_batch_rows_bit_identical_on_a_larger_input(rows):
     batched = _run(trades, fx, None, batch_rows=rows)
     assert batched.table.equals(whole.table)
     assert whole.report["trades_used"] > 300
+
+
+# --- the paths taken for speed (SPEC §2.2-§2.3: same numbers, bit for bit) ---------------------
+
+
+def _fast_paths(mp: pytest.MonkeyPatch, parts: int = 3, keys: int = 2) -> None:
+    """Every batch cut into ``parts`` row ranges (text encoding and counting sort) or time
+    ranges, even a small one, and the counting sort on ``keys`` keys (runs of buckets)."""
+    mp.setattr("daix.fixes.PARTS", parts)
+    mp.setattr("daix.fixes.PARALLEL_ROWS", 0)
+    mp.setattr("daix.fixes.SORT_KEYS", keys)
+    mp.setattr("daix.fixes_input.PARALLEL_ENCODE_ROWS", 1)
+    mp.setattr("daix.fixes_input._threads", lambda: parts)
+
+
+@_SETTINGS
+@given(trade_sets(), st.integers(1, 4), st.sampled_from([1, 2, 4, 256]), st.booleans())
+def test_parts_and_sort_keys_change_nothing(case, parts, keys, in_time_order):
+    # the counting sort (trades in any order) and the time partitions (trades in time order)
+    # keep every cell's input order, however the rows and buckets are cut
+    trades, fx, exchanges = case
+    if in_time_order:
+        trades = sorted(trades, key=lambda t: t[0])
+    plain = _run(trades, fx, exchanges, batch_rows=max(1, len(trades)))
+    with pytest.MonkeyPatch.context() as mp:
+        _fast_paths(mp, parts, keys)
+        cut = _run(trades, fx, exchanges)
+    assert cut.table.equals(plain.table)  # bit for bit
+    assert cut.report["rejected"] == plain.report["rejected"]
+    assert cut.report["trades_outside_range"] == plain.report["trades_outside_range"]
+
+
+def test_fx_row_inside_a_bucket():
+    # EUR: 1.0 from 23:00, 2.0 from 00:50 (inside the bucket [00:45, 01:00)); USDT: first row
+    # at 00:20, inside the bucket [00:15, 00:30) (SPEC §2.2: the rate at or before each trade)
+    fx = [(T0 - H, "EUR", 1.0), (T0 + 50 * M, "EUR", 2.0), (T0 + 20 * M, "USDT", 0.5)]
+    trades = [
+        (T0 + 55 * M, "BTC", "a", "EUR", 10.0, 1.0),   # 10 * 2.0 = 20 USD
+        (T0 + 17 * M, "BTC", "b", "USDT", 30.0, 1.0),  # before USDT's first row: rejected
+        (T0 + 46 * M, "BTC", "a", "EUR", 10.0, 1.0),   # 10 * 1.0 = 10 USD
+        (T0 + 25 * M, "BTC", "b", "USDT", 30.0, 2.0),  # 30 * 0.5 = 15 USD, size 2
+    ]
+    for order in (trades, sorted(trades)):
+        for fast in (False, True):
+            with pytest.MonkeyPatch.context() as mp:
+                if fast:
+                    _fast_paths(mp)
+                result = compute_fixes(tables(order, fx), T0 + H, T0 + H, ped=PED)
+            rows = {r[2]: r for r in result_rows(result.table)}
+            assert result.report["rejected"]["before_first_fx"] == 1
+            # 15m [00:45, 01:00): market (a, EUR) (10 + 20) / 2 = 15
+            assert rows["15m"][3] == 15.0 and rows["15m"][4] == 2.0
+            # 1h: markets (a, EUR) vwap 15 and (b, USDT) 15, no screen with two:
+            # (10 + 20 + 15 * 2) / (1 + 1 + 2) = 60 / 4 = 15
+            assert rows["1h"][3] == 15.0 and rows["1h"][4] == 4.0 and rows["1h"][6] == 2
+
+
+def _column_codes(values: list[str], table: pa.Table | None = None):
+    """(codes, dictionary) of one text column through TradeSource.encode."""
+    from daix.fixes_input import TradeSource
+    from daix.io import DataSet
+
+    if table is None:
+        table = trades_table([(T0, v, "x", "USD", 1.0, 1.0) for v in values])
+    source = TradeSource(DataSet({"trades": table}), None)
+    encoded = source.encode(table.combine_chunks().to_batches()[0])
+    return encoded.codes["asset"], encoded.dictionaries["asset"]
+
+
+_TEXT = st.lists(st.one_of(
+    st.sampled_from(["", "B", "BTC", "USDT", "EX01", "A0050", "ABCDEFGH", "ABCDEFGHI",
+                     "ABCDEFGHIJKLMNOPQRST", "ABCDEFGHIJKLMNOPQRSU", "ÉUR", "比特币"]),
+    st.text(min_size=0, max_size=12)), min_size=1, max_size=60)
+
+
+@_SETTINGS
+@given(_TEXT, st.integers(1, 5))
+def test_text_encoding_matches_arrow(values, ranges):
+    # codes and values in order of first appearance, as pyarrow.compute.dictionary_encode,
+    # however the rows are cut into ranges (strings of 0, 1-8 and more bytes, multi-byte)
+    want = pa.array(values, pa.string()).dictionary_encode()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("daix.fixes_input.PARALLEL_ENCODE_ROWS", 1)
+        mp.setattr("daix.fixes_input._threads", lambda: ranges)
+        codes, dictionary = _column_codes(values)
+    assert dictionary == want.dictionary.to_pylist()
+    assert codes.tolist() == want.indices.to_pylist()
+
+
+def test_text_encoding_unaligned_bytes_and_many_values():
+    # a data buffer that does not start on an 8-byte boundary is read byte by byte; 3000
+    # distinct values outgrow the first table (2**10 slots, a quarter full) several times
+    values = [f"v{i % 3000}" for i in range(7000)] + ["", "12345678", "123456789"]
+    raw = "".join(values).encode()
+    offsets = [0]
+    for v in values:
+        offsets.append(offsets[-1] + len(v.encode()))
+    data = pa.py_buffer(b"_" + raw).slice(1)
+    column = pa.Array.from_buffers(pa.string(), len(values),
+                                   [None, pa.array(offsets, pa.int32()).buffers()[1], data])
+    from daix.fixes_input import _string_buffers
+
+    assert len(_string_buffers(column)[2]) == 0  # no 64-bit words: the byte by byte path
+    table = trades_table([(T0, "x", "x", "USD", 1.0, 1.0)] * len(values))
+    table = table.set_column(1, "asset", column)
+    codes, dictionary = _column_codes(values, table)
+    assert len(dictionary) == 3003
+    assert [dictionary[c] for c in codes.tolist()] == values
+    assert dictionary == pa.array(values).dictionary_encode().dictionary.to_pylist()
+
+
+def test_unknown_quotes_of_later_batches_named_together():
+    # in memory the quotes are checked batch by batch; the error names every unknown quote
+    # of the table, as the pass over a file's quote column does (SPEC §2.2)
+    from daix.errors import InputError
+
+    trades = [(T0 + i * M, "BTC", "a", q, 1.0, 1.0)
+              for i, q in enumerate(["USD", "USD", "USD", "XXX", "USD", "YYY"])]
+    with pytest.raises(InputError, match="XXX, YYY") as err:
+        _run(trades, [(T0 - H, "EUR", 1.1)], None, batch_rows=2)
+    assert "row 4" in str(err.value)
+
+
+def test_table_of_many_chunks_read_in_few_batches():
+    # a table in memory is read in batches of MEMORY_BATCH_ROWS rows, joining small chunks
+    from daix.fixes_input import TradeSource
+
+    rnd = random.Random(3)
+    trades = [(T0 + rnd.randrange(0, 2 * H), rnd.choice("AB"), rnd.choice("wxyz"), "USD",
+               rnd.uniform(1.0, 1.1), 1.0) for _ in range(60)]
+    whole = trades_table(trades)
+    chunked = pa.Table.from_batches(whole.to_batches(max_chunksize=5))
+    assert chunked.column("ts").num_chunks == 12
+    calls = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("daix.fixes_input.MEMORY_BATCH_ROWS", 25)
+        encode = TradeSource.encode
+        mp.setattr(TradeSource, "encode", lambda self, b: calls.append(b.num_rows) or
+                   encode(self, b))
+        data = tables(trades, [])
+        data["trades"] = chunked
+        got = compute_fixes(data, START, END, ped=PED)
+    assert calls == [25, 25, 10]
+    want = compute_fixes(tables(trades, []), START, END, ped=PED)
+    assert got.table.equals(want.table)
+
+
+def test_bucket_sums_grow_with_new_markets():
+    # markets appear batch after batch; the sums table is copied into a larger one when its
+    # room is used up (RESERVE_SERIES), with the same result as when it never grows
+    trades = [(T0 + (i * 7 % 120) * M, f"A{i // 10}", "abc"[i % 3], "USD", 1.0 + i % 5, 1.0)
+              for i in range(100)]
+    want = _run(trades, [], None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("daix.fixes.RESERVE_SERIES", 1)
+        got = _run(trades, [], None, batch_rows=9)
+    assert got.table.equals(want.table)
+    assert got.report["markets"] == 30  # 10 assets x 3 exchanges

@@ -137,7 +137,8 @@ def test_cli_backfill_family_single(tmp_path):
                                        str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["constituents.parquet", "levels.parquet",
-                                                     "manifest.json", "reviews.parquet"]
+                                                     "manifest.json", "reviews.parquet",
+                                                     "state"]  # for a later recalc (SPEC §7)
     levels = pq.read_table(out / "levels.parquet")
     assert levels.schema.field("ts").type == TS
     assert set(levels.column("index").to_pylist()) >= {"BTC_UTC", "BTC_4PM_ET"}

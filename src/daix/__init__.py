@@ -25,6 +25,7 @@ _API = {
     "cap_weights": "daix.engine.weighting",
     "backfill": "daix.engine.backfill",
     "plot_levels": "daix.plot",
+    "recalc": "daix.engine.recalc",
 }
 
 __all__ = ["__version__", *_API]

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fix": ("daix.commands.fix", "fix", "Compute reference price fixes from trades."),
     "import-bars": ("daix.commands.bars", "import_bars", "Turn bar files into a trades table."),
     "backfill": ("daix.commands.backfill", "backfill", "Compute levels, baskets and reviews."),
+    "recalc": ("daix.commands.recalc", "recalc", "Recompute after a correction, with a diff."),
     "show": ("daix.commands.backfill", "show", "Print an output directory's manifest."),
     "plot": ("daix.commands.plot", "plot", "Plot index levels and constituent weights."),
 }

@@ -8,6 +8,10 @@ value that is not a number, a naive timestamp or a malformed month is reported w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from daix.errors import InputError
 from daix.schemas import BOOL, DATE, FLOAT, INT, MONTH, STRING, TIMESTAMP
 
@@ -31,6 +35,8 @@ def convert_column(col, kind: str, label: str, name: str, keep_dictionary: bool 
     if keep_dictionary and kind == STRING and pa.types.is_dictionary(col.type):
         return _dictionary_strings(col, label, name)
     if isinstance(col, pa.ChunkedArray):
+        if _passes_through(col.type, kind):
+            return col.cast(arrow_type(kind))  # chunk by chunk, zero-copy when the type is it
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -52,6 +58,24 @@ def convert_column(col, kind: str, label: str, name: str, keep_dictionary: bool 
     if kind in (FLOAT, INT):
         return _number(col, target, label, name)
     raise AssertionError(kind)  # pragma: no cover
+
+
+def _passes_through(typ, kind: str) -> bool:
+    """Whether a column of Arrow type ``typ`` becomes ``kind`` by a plain cast that cannot fail
+    on a value (no parsing, no check): it is then cast chunk by chunk, never combined."""
+    import pyarrow as pa
+
+    if kind == TIMESTAMP:
+        return pa.types.is_timestamp(typ) and typ.tz is not None
+    if kind == FLOAT:
+        return pa.types.is_floating(typ) or pa.types.is_integer(typ)
+    if kind == INT:
+        return pa.types.is_integer(typ)
+    if kind == BOOL:
+        return pa.types.is_boolean(typ)
+    if kind == DATE:
+        return pa.types.is_date(typ)
+    return False
 
 
 def display_values(col) -> list:
@@ -79,7 +103,8 @@ def display_rows(table) -> list[dict]:
 
 
 def _dictionary_strings(col, label: str, name: str):
-    """A dictionary column as one ``dictionary<int32, string>`` array (shared dictionary)."""
+    """A dictionary text column kept as it is held, chunk by chunk (no unified dictionary, no
+    re-encoded indices); only a ``large_string`` dictionary is cast to ``string``."""
     import pyarrow as pa
 
     value_type = col.type.value_type
@@ -88,13 +113,12 @@ def _dictionary_strings(col, label: str, name: str):
                           else col.combine_chunks().dictionary_decode(), "text", label, name)
     if not isinstance(col, pa.ChunkedArray):
         col = pa.chunked_array([col])
-    col = col.unify_dictionaries()
-    if not col.num_chunks:
-        return pa.array([], pa.dictionary(pa.int32(), pa.string()))
-    dictionary = col.chunk(0).dictionary.cast(pa.string())
-    indices = pa.chunked_array([c.indices.cast(pa.int32()) for c in col.chunks],
-                               pa.int32()).combine_chunks()
-    return pa.DictionaryArray.from_arrays(indices, dictionary)
+    if pa.types.is_string(value_type):
+        return col
+    target = pa.dictionary(col.type.index_type, pa.string())
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(c.indices,
+                                                            c.dictionary.cast(pa.string()))
+                             for c in col.chunks], target)
 
 
 def _wrong_type(col, expected: str, label: str, name: str, mask=None) -> InputError:
@@ -257,3 +281,84 @@ def _month(col, label: str, name: str):
                          rows=_masked_examples(col, pc.fill_null(bad, True), name))
     return stripped.cast(pa.string())
 
+
+# --- columns as NumPy arrays, chunk by chunk (no combined copies) ------------------------
+
+
+def _chunks(col) -> list:
+    """The arrays of an Array, a ChunkedArray or a list of arrays."""
+    import pyarrow as pa
+
+    if isinstance(col, pa.ChunkedArray):
+        return list(col.chunks)
+    if isinstance(col, pa.Array):
+        return [col]
+    return list(col)
+
+
+@dataclass
+class DictionaryChunks:
+    """A text column as dictionary indices chunk by chunk, without decoding a row.
+
+    ``indices[k]`` are chunk k's dictionary indices as a NumPy array (zero-copy where the
+    chunk has no nulls; a null is the index ``len(dictionary)``); ``which[k]`` says which of
+    the distinct ``dictionaries`` (value lists, each ending with ``None`` for the null slot)
+    chunk k uses. A Parquet reader gives every chunk the same dictionary, so ``lookup`` tables
+    built per dictionary stay tiny.
+    """
+
+    indices: list[np.ndarray]
+    which: list[int]
+    dictionaries: list[list[str | None]]
+
+    @classmethod
+    def of(cls, col) -> DictionaryChunks:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        chunks = _chunks(col)
+        if chunks and not pa.types.is_dictionary(chunks[0].type):
+            chunks = pa.chunked_array(chunks, chunks[0].type).dictionary_encode().chunks
+        indices, which, seen, dictionaries = [], [], [], []
+        for chunk in chunks:
+            d = chunk.dictionary
+            k = next((j for j in range(len(seen) - 1, -1, -1)
+                      if seen[j] is d or seen[j].equals(d)), -1)
+            if k < 0:
+                k = len(seen)
+                seen.append(d)
+                dictionaries.append([*d.cast(pa.string()).to_pylist(), None])
+            idx = chunk.indices
+            if idx.null_count:
+                idx = pc.fill_null(idx.cast(pa.int32()), len(d))
+            indices.append(idx.to_numpy())
+            which.append(k)
+        return cls(indices, which, dictionaries)
+
+    def lookups(self, mapping, dtype=np.int64) -> list[np.ndarray]:
+        """Per distinct dictionary, ``mapping(value)`` of each of its entries as an array."""
+        return [np.array([mapping(v) for v in d], dtype=dtype) for d in self.dictionaries]
+
+    def used(self) -> set[str]:
+        """The non-null values some row uses."""
+        from daix.kernels.grid import mark_used_nb
+
+        marks = [np.zeros(len(d), dtype=np.bool_) for d in self.dictionaries]
+        for idx, k in zip(self.indices, self.which, strict=True):
+            mark_used_nb(idx, marks[k])
+        return {d[i] for d, m in zip(self.dictionaries, marks, strict=True)
+                for i in np.flatnonzero(m) if d[i] is not None}
+
+
+def int64_chunk(arr, null: int):
+    """An integer or timestamp array as int64 NumPy values (zero-copy without nulls)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_timestamp(arr.type):
+        arr = arr.view(pa.int64())
+    elif arr.type != pa.int64():
+        arr = arr.cast(pa.int64())
+    if arr.null_count:
+        arr = pc.fill_null(arr, null)
+    return arr.to_numpy()

@@ -1,13 +1,17 @@
 """Reference price fixes from trades (SPEC §2, §8.1): the public wrapper of ``kernels/fixes.py``.
 
 :func:`compute_fixes` reads the ``trades`` table batch by batch (:mod:`daix.fixes_input`) and
-feeds each batch to one Numba kernel that rejects invalid trades (SPEC §2.3, counted under the
-first failing reason of SPEC §8.1), converts prices to USD (SPEC §2.2) and adds them to dense
+feeds each batch to Numba kernels that reject invalid trades (SPEC §2.3, counted under the
+first failing reason of SPEC §8.1), convert prices to USD (SPEC §2.2) and add them to dense
 per-series sums in time buckets (15 min, or 15 s for the real-time stream), shared by all
-batches. A second kernel turns the buckets into the windows of SPEC §2.5 with the median screen
-of SPEC §2.4 and carries the last fix over empty windows (SPEC §2.6). Sums are taken in input
-order, one thread per cell, so neither the batch size nor the number of threads changes a bit;
-a permutation of the trades may change the last bits.
+batches: in one pass when the batch is in time order, else after a stable counting sort of the
+batch by time bucket, so that the sums are read from cache rather than all over memory. A last
+kernel turns the buckets into the windows of SPEC §2.5 with the median screen of SPEC §2.4 and
+carries the last fix over empty windows (SPEC §2.6). Sums are taken in input order, one thread
+per cell, so neither the batch size nor the number of threads changes a bit; a permutation of
+the trades may change the last bits. Batches of a table in memory have their quotes checked
+one by one (SPEC §2.2: the error still names every unknown quote of the table); a file's quote
+column is read first.
 
 Choices where the SPEC is open (each tested in ``tests/test_fixes.py``):
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +44,7 @@ from daix.fixes_input import (
     TradeSource,
     Vetting,
     check_quotes,
+    known_quotes,
 )
 from daix.timeutil import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, ns_to_iso
 
@@ -52,6 +58,18 @@ REASONS = ("price", "size", "unknown_exchange", "outside_vetted_period", "before
 DENSE_SERIES = 4096
 #: Largest dense table of bucket sums (series x buckets x 24 bytes) a run may allocate.
 MAX_BUCKET_BYTES = 16 << 30
+#: Series and address space reserved for the bucket sums at first, whichever is less (only
+#: the series used take memory).
+RESERVE_SERIES = 4096
+RESERVE_BYTES = 1 << 30
+#: Batches of fewer rows run on one thread.
+PARALLEL_ROWS = 1 << 15
+#: Parts a batch is cut into (rows for the counting sort, time ranges for trades in time
+#: order); None: one per thread. Results do not depend on it.
+PARTS: int | None = None
+#: Most keys of the counting sort of unsorted trades: the sort key is a run of buckets, so
+#: that the write position of every key stays in cache.
+SORT_KEYS = 256
 
 
 @dataclass
@@ -97,14 +115,11 @@ def compute_fixes(
     windows = _check_args(start_ns, end_ns, realtime, ped, windows, batch_rows)
     ds = data if isinstance(data, DataSet) else DataSet(data)
     clock = _Clock()
-    source = TradeSource(ds, batch_rows)
+    source = TradeSource(ds, batch_rows, reuse_buffers=True)
     fx = ds.table("fx", required=False)
-    if source.path is None:  # in memory: encode every batch first, check its quotes
-        batches = [source.encode(b) for b in source.batches()]
-        check_quotes(source, fx, batches)
-    else:  # a file: a pass over the quote column first, then one batch at a time
-        check_quotes(source, fx)
-        batches = (source.encode(b) for b in source.batches())
+    known = known_quotes(fx)
+    if source.path is not None:  # a file: a pass over the quote column first
+        check_quotes(source, fx, known=known)
     fx_index = FxIndex(fx, ds.label("fx") if fx is not None else "fx")
     exchanges = ds.table("exchanges", required=False)
     vetting = Vetting(exchanges, ds.label("exchanges")) if exchanges is not None else None
@@ -116,18 +131,23 @@ def compute_fixes(
     acc = _Accumulator(ticks, step, bucket, fx_index, vetting)
     from daix.progress import track
 
-    for batch in track(batches, "fixes: reading trades", total=source.total_batches):
+    for raw in track(source.batches(), "fixes: reading trades", total=source.total_batches):
+        batch = source.encode(raw)
+        if source.path is None:  # in memory: the quotes of each batch before its trades
+            check_quotes(source, fx, batch, known=known)
         clock.lap("read")
         acc.add(batch)
         clock.lap("accumulate")
 
     names, asset_ptr, asset_series, series_keys = acc.series_by_asset()
     results = {}
-    for label in windows:
-        first, stride, width = _window_buckets(label, realtime)
-        results[label] = _kernel().window_fixes_nb(
-            acc.buckets(), asset_ptr, asset_series, len(ticks), first, stride, width, float(ped)
-        )
+    sums = acc.buckets()
+    small = len(asset_series) * acc.n_buckets < PARALLEL_ROWS
+    with _threads(1 if small else acc.parts):
+        for label in windows:
+            first, stride, width = _window_buckets(label, realtime)
+            results[label] = _kernel().window_fixes_nb(
+                sums, asset_ptr, asset_series, len(ticks), first, stride, width, float(ped))
     clock.lap("windows")
     table = _fixes_table(ticks, names, results)
     clock.lap("table")
@@ -202,15 +222,18 @@ class _Accumulator:
         self.n_buckets = len(ticks) * (step // bucket)
         self.fx = fx
         self.vetting = vetting
-        self.parts = numba.get_num_threads() if PARALLEL else 1
+        self.parts = PARTS or (numba.get_num_threads() if PARALLEL else 1)
         self.names: dict[str, dict[str, int]] = {c: {} for c in CODE_COLUMNS}
         self.asset_seen = np.zeros(0, dtype=np.bool_)
         self.series: dict[tuple[int, int, int], int] = {}  # global codes -> series id
         self.n_series = 0
-        self.acc = np.zeros((self.n_buckets, 0, 3))
+        self.acc = np.zeros((0, self.n_buckets, 3))
         self.series_used = np.zeros(0, dtype=np.bool_)
         self.counts = np.zeros((self.parts, _kernel().N_COUNTS), dtype=np.int64)
         self.trades_read = 0
+        self._starts = self.base + bucket * np.arange(max(1, self.n_buckets), dtype=np.int64)
+        self._rec = None  # records of the counting sort, reused by every batch
+        self._rec_cell = None
 
     def _codes(self, column: str, values: list[str]):
         """Global codes of a batch dictionary, extending the global dictionary."""
@@ -225,7 +248,7 @@ class _Accumulator:
             self.asset_seen = self.np.concatenate([self.asset_seen, self.np.zeros(
                 n - len(self.asset_seen), dtype=self.np.bool_)])
 
-    def _series_of(self, batch: Encoded, maps):
+    def _series_of(self, batch: Encoded, maps, parts: int):
         """Series id of each (asset, exchange, quote) code triple of the batch (-1: unused).
 
         Small dictionaries take every triple (an unused one stays an empty series); larger
@@ -238,7 +261,7 @@ class _Accumulator:
             combos = np.arange(n_a * n_e * n_q)
             ordered = kernel.is_sorted_nb(batch.ts)
         else:
-            seen = np.zeros((self.parts, n_a * n_e * n_q), dtype=np.uint8)
+            seen = np.zeros((parts, n_a * n_e * n_q), dtype=np.uint8)
             ordered = kernel.mark_series_nb(
                 batch.ts, *(batch.codes[c] for c in CODE_COLUMNS), n_e, n_q, seen)
             combos = np.flatnonzero(seen.any(axis=0))
@@ -252,63 +275,119 @@ class _Accumulator:
         series_of[combos] = ids
         return series_of, bool(ordered)
 
-    def _owners(self, ts, ordered: bool):
-        """Partition bounds on bucket edges, splitting the batch's rows about evenly."""
+    def _owners(self, ts, parts: int):
+        """Time partitions of sorted trades on bucket edges, splitting the rows about evenly."""
         np = self.np
         bounds = [INT64_MIN]
-        for j in range(1, self.parts):
-            sample = int(ts[len(ts) * j // self.parts]) if len(ts) else 0
+        for j in range(1, parts):
+            sample = int(ts[len(ts) * j // parts])
             edge = self.base + (sample - self.base) // self.bucket * self.bucket
             bounds.append(min(max(edge, bounds[-1], INT64_MIN), INT64_MAX))
         bounds.append(INT64_MAX)
-        return np.array(bounds if ordered else sorted(bounds), dtype=np.int64)
+        return np.array(bounds, dtype=np.int64)
 
     def add(self, batch: Encoded) -> None:
         """Validate, convert and accumulate one batch (SPEC §2.2-§2.4)."""
-        np = self.np
         maps = [self._codes(c, batch.dictionaries[c]) for c in CODE_COLUMNS]
         self._grow()
         self.trades_read += len(batch.ts)
         if not len(batch.ts):
             return
-        series_of, ordered = self._series_of(batch, maps)
-        if self.n_series > self.acc.shape[1]:
+        # a small batch on one thread: waking the others would cost more than it saves
+        parts = self.parts if len(batch.ts) >= PARALLEL_ROWS else 1
+        with _threads(parts):
+            self._add(batch, maps, parts)
+
+    def _add(self, batch: Encoded, maps, parts: int) -> None:
+        np = self.np
+        filled = self.n_series  # the series whose sums may be non-zero
+        series_of, ordered = self._series_of(batch, maps, parts)
+        if self.n_series > len(self.acc):
             need = self.n_buckets * self.n_series * 24
             if need > MAX_BUCKET_BYTES:
                 raise ConfigError(
                     f"{self.n_series:,} markets x {self.n_buckets:,} time buckets need "
                     f"{need / 2**30:.1f} GiB of sums (limit {MAX_BUCKET_BYTES / 2**30:.0f} GiB): "
                     "compute a shorter range at a time")
-            acc = np.zeros((self.n_buckets, max(self.n_series, self.acc.shape[1] * 3 // 2), 3))
-            acc[:, : self.acc.shape[1]] = self.acc
+            # room to grow, since a larger table is a copy: the rows of unused series are
+            # never written, so they take address space but no memory
+            row = max(1, self.n_buckets) * 24
+            room = max(2 * self.n_series, min(RESERVE_SERIES, RESERVE_BYTES // row))
+            room = min(room, max(self.n_series, MAX_BUCKET_BYTES // row, 1),
+                       (2**31 - 1) // max(1, self.n_buckets))  # cells fit int32
+            acc = np.zeros((room, self.n_buckets, 3))
+            acc[:filled] = self.acc[:filled]
             self.acc = acc
         vet = self.vetting
         quotes = batch.dictionaries["quote"]
         fx_seg = np.array([self.fx.segment(q) for q in quotes], dtype=np.int64).reshape(-1, 2)
-        starts = self.base + self.bucket * np.arange(max(1, self.n_buckets), dtype=np.int64)
+        starts = self._starts
         fx_at = np.stack([self.fx.at_buckets(q, starts) for q in quotes]) if quotes else \
-            np.zeros((0, 1), dtype=np.int64)
+            np.zeros((0, len(starts)), dtype=np.int64)
+        fx_flat = np.stack([self.fx.flat_buckets(q, starts, self.bucket) for q in quotes]) \
+            if quotes else np.zeros((0, len(starts)))
         ex_seg = np.array([vet.segment(e) if vet else (-1, -1)
                            for e in batch.dictionaries["exchange"]], dtype=np.int64).reshape(-1, 2)
-        periods = (vet.period_from, vet.period_to) if vet else (np.zeros(0, dtype=np.int64),) * 2
-        seen = np.zeros((self.parts, len(maps[0])), dtype=np.bool_)
-        used = np.zeros((self.parts, self.acc.shape[1]), dtype=np.bool_)
-        owner_of_asset = np.arange(len(maps[0]), dtype=np.int64) % self.parts
-        _kernel().accumulate_trades_nb(
-            batch.ts, ordered, *(batch.codes[c] for c in CODE_COLUMNS), batch.price,
-            batch.size, series_of, len(maps[1]), len(maps[2]),
-            np.ascontiguousarray(fx_seg[:, 0]), np.ascontiguousarray(fx_seg[:, 1]),
-            self.fx.ts, self.fx.rate, fx_at, vet is not None, np.ascontiguousarray(ex_seg[:, 0]),
+        # the periods end with one that never matches (read for an unknown exchange)
+        periods = (vet.period_from, vet.period_to) if vet else (
+            np.array([INT64_MAX], dtype=np.int64), np.array([INT64_MIN], dtype=np.int64))
+        seen = np.zeros((parts, len(maps[0])), dtype=np.bool_)
+        used = np.zeros((parts, self.n_series), dtype=np.bool_)
+        common = (
+            batch.ts, *(batch.codes[c] for c in CODE_COLUMNS), batch.price, batch.size,
+            series_of, len(maps[1]), len(maps[2]), np.ascontiguousarray(fx_seg[:, 0]),
+            np.ascontiguousarray(fx_seg[:, 1]), self.fx.ts, self.fx.rate, fx_at, fx_flat,
+            vet is not None, np.ascontiguousarray(ex_seg[:, 0]),
             np.ascontiguousarray(ex_seg[:, 1]), *periods, np.int64(self.base),
-            np.int64(self.bucket), self._owners(batch.ts, ordered), owner_of_asset, self.acc,
-            self.counts, seen, used)
+            np.int64(self.bucket))
+        if ordered:
+            _kernel().accumulate_sorted_nb(*common, self._owners(batch.ts, parts), self.acc,
+                                           self.counts, seen, used)
+        else:
+            self._add_unsorted(batch, common, seen, used, parts)
         self.asset_seen[maps[0][seen.any(axis=0)]] = True
         used = used.any(axis=0)
         used[: len(self.series_used)] |= self.series_used[: len(used)]
         self.series_used = used
 
+    def _add_unsorted(self, batch: Encoded, common: tuple, seen, used, parts: int) -> None:
+        """Trades in any order: a stable counting sort by runs of buckets, then the sums (see
+        the kernels); each part of the rows keeps its own cursors, so the sort is parallel."""
+        np = self.np
+        k = _kernel()
+        n = len(batch.ts)
+        n_buckets = self.n_buckets
+        # runs of 2**shift buckets: at most SORT_KEYS keys, whose write positions stay in cache
+        shift = max(0, (n_buckets - 1).bit_length() - SORT_KEYS.bit_length() + 1)
+        n_keys = ((n_buckets - 1) >> shift) + 1 if n_buckets else 0
+        bounds = np.array([n * j // parts for j in range(parts + 1)], dtype=np.int64)
+        hist = np.zeros((parts, n_keys + 1), dtype=np.int64)
+        base, bucket = np.int64(self.base), np.int64(self.bucket)
+        k.bucket_counts_nb(batch.ts, base, bucket, np.int64(n_buckets), np.int64(shift), bounds,
+                           hist)
+        per_key = hist[:, :-1]
+        # slots key by key, and within a key part by part (input order)
+        ends = np.cumsum(per_key.T.reshape(-1)).reshape(n_keys, parts).T
+        starts = np.ascontiguousarray(ends - per_key)
+        cursor = starts.copy()
+        records = int(per_key.sum())
+        if self._rec is None or len(self._rec) < records:
+            self._rec = np.empty((max(records, 1), 2))
+            self._rec_cell = np.empty(max(records, 1), dtype=np.int32)
+        k.scatter_trades_nb(*common, np.int64(n_buckets), np.int64(shift), bounds, cursor,
+                            self._rec, self._rec_cell, self.counts, seen, used)
+        # ranges of keys holding about the same number of records, one per thread
+        filled = np.cumsum((cursor - starts).sum(axis=0))
+        split = np.searchsorted(filled, filled[-1] * np.arange(1, parts) / parts,
+                                side="right") if n_keys else np.zeros(parts - 1, dtype=np.int64)
+        owner = np.concatenate([[0], split, [n_keys]]).astype(np.int64)
+        cells = self.acc.view()
+        cells.shape = (-1, 3)  # a view of the same sums (never a copy)
+        k.accumulate_records_nb(starts, cursor, self._rec, self._rec_cell, owner, cells)
+
     def buckets(self):
-        return self.acc
+        """The bucket sums of the series so far, ``[series, bucket, V/PV/N]``."""
+        return self.acc[: self.n_series]
 
     def series_by_asset(self):
         """Assets in name order and, per asset, its series ordered by (exchange, quote)."""
@@ -327,6 +406,22 @@ class _Accumulator:
             keys[sid] = (e, q)
         series = np.array([k[3] for k in keyed], dtype=np.int64)
         return names, np.cumsum(ptr), series, keys
+
+
+@contextmanager
+def _threads(n: int):
+    """At most ``n`` threads for the kernels called in the block."""
+    import numba
+
+    before = numba.get_num_threads()
+    if n >= before:
+        yield
+        return
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 # --- output ----------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 :class:`TradeSource` reads the ``trades`` table as record batches (in memory, a Parquet file read
 with its text columns as dictionaries, a CSV file or a dataset directory) and encodes each batch
 as NumPy arrays: ``ts`` in int64 ns, asset, exchange and quote as dictionary codes (zero-copy for
-dictionary columns, a Numba encoder for plain text), price and size as float64 (a null becomes
-NaN, which the rules reject). :class:`FxIndex` and :class:`Vetting` lay out the fx rows and the
-vetted periods for the kernel.
+dictionary columns, a Numba encoder for plain text, run on every text column and row range at
+once), price and size as float64 (a null becomes NaN, which the rules reject). :class:`FxIndex`
+and :class:`Vetting` lay out the fx rows and the vetted periods for the kernel.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from typing import Any
 
 from daix.errors import InputError
 
-#: Rows per batch when reading a file (results do not depend on it).
+#: Rows per batch when reading a file, and of a table in memory (results do not depend on
+#: them; fewer, larger batches start the threads fewer times).
 DEFAULT_BATCH_ROWS = 1 << 21
+MEMORY_BATCH_ROWS = 1 << 23
+#: Text columns of at least this many rows are encoded in row ranges on several threads.
+PARALLEL_ENCODE_ROWS = 1 << 16
 TRADE_COLUMNS = ("ts", "asset", "exchange", "quote", "price", "size")
 CODE_COLUMNS = ("asset", "exchange", "quote")
 INT64_MIN = -(2**63)
@@ -45,9 +49,12 @@ class Encoded:
 class TradeSource:
     """The trades table as raw record batches: in memory, a Parquet file, a CSV or a dataset."""
 
-    def __init__(self, ds, batch_rows: int | None) -> None:
+    def __init__(self, ds, batch_rows: int | None, reuse_buffers: bool = False) -> None:
         self.ds = ds
         self.batch_rows = batch_rows
+        #: encode into the same code buffers every batch (a batch is then valid until the next)
+        self.reuse_buffers = reuse_buffers
+        self._buffers: dict[str, Any] = {}
         self.label = ds.label("trades")
         self.path = ds.path("trades") if ds.root is not None else None
         self.total_batches: int | None = None
@@ -90,8 +97,7 @@ class TradeSource:
         self._rows = 0
         rows = self.batch_rows or DEFAULT_BATCH_ROWS
         if self.path is None:
-            table = self.ds.raw("trades").select(list(columns))
-            yield from table.to_batches(max_chunksize=self.batch_rows)
+            yield from self._memory_batches(columns, self.batch_rows or MEMORY_BATCH_ROWS)
         elif self._kind() == "parquet":
             import pyarrow.parquet as pq
 
@@ -104,6 +110,19 @@ class TradeSource:
         else:
             scanner = self.ds.dataset("trades").scanner(columns=list(columns), batch_size=rows)
             yield from scanner.to_batches()
+
+    def _memory_batches(self, columns, rows: int) -> Iterator[Any]:
+        """A table in memory in batches of ``rows`` rows: zero-copy slices, except where a
+        slice spans several chunks, which are then joined (many small chunks would otherwise
+        make many small batches)."""
+        table = self.ds.raw("trades").select(list(columns))
+        if columns == TRADE_COLUMNS:
+            self.total_batches = -(-table.num_rows // rows)
+        for lo in range(0, table.num_rows, rows):
+            part = table.slice(lo, rows)
+            if any(col.num_chunks > 1 for col in part.columns):
+                part = part.combine_chunks()
+            yield from (b for b in part.to_batches() if b.num_rows)
 
     def _dictionary_columns(self, columns) -> list[str]:
         import pyarrow as pa
@@ -148,16 +167,8 @@ class TradeSource:
                 col = convert_column(col, STRING, self.label, name)
             self._no_nulls(batch, name, col, offset)
             text[name] = col
-        plain = [n for n, col in text.items() if not pa.types.is_dictionary(col.type)]
-        if len(plain) > 1 and batch.num_rows >= 1 << 16:
-            # the encoding kernel releases the GIL: one thread per column
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(len(plain)) as pool:
-                found = dict(zip(plain, pool.map(_string_codes, [text[n] for n in plain]),
-                                 strict=True))
-        else:
-            found = {n: _string_codes(text[n]) for n in plain}
+        plain = {n: col for n, col in text.items() if not pa.types.is_dictionary(col.type)}
+        found = self._string_codes(plain, batch.num_rows)
         codes, dictionaries = {}, {}
         for name, col in text.items():
             if name in found:
@@ -175,6 +186,54 @@ class TradeSource:
             numbers[name] = readonly(col.to_numpy(zero_copy_only=False))
         return Encoded(ts=readonly(ts.view(pa.int64()).to_numpy(zero_copy_only=False)),
                         codes=codes, dictionaries=dictionaries, **numbers)
+
+    def _code_buffer(self, name: str, n: int):
+        import numpy as np
+
+        if not self.reuse_buffers:
+            return np.empty(n, dtype=np.int32)
+        buf = self._buffers.get(name)
+        if buf is None or len(buf) < n:
+            buf = self._buffers[name] = np.empty(n, dtype=np.int32)
+        return buf[:n]
+
+    def _string_codes(self, columns: dict, n: int) -> dict:
+        """Codes and values of text columns without nulls, from their Arrow buffers.
+
+        Each column is cut into one row range per thread; the ranges are encoded at the same
+        time (the kernels release the GIL), then their dictionaries are merged in row order
+        and the codes of later ranges renumbered, which gives the codes and the order of first
+        appearance of one pass over the whole column.
+        """
+        from daix.kernels.options import PARALLEL
+
+        k = _kernel()
+        threads = _threads() if PARALLEL and n >= PARALLEL_ENCODE_ROWS else 1
+        bounds = [n * j // threads for j in range(threads + 1)]
+        buffers = {name: _string_buffers(col) for name, col in columns.items()}
+        codes = {name: self._code_buffer(name, n) for name in columns}
+        tasks = [(name, bounds[j], bounds[j + 1]) for j in range(threads) for name in columns]
+
+        def encode(task):
+            name, lo, hi = task
+            return _encode_range(buffers[name], codes[name], lo, hi)
+
+        def renumber(task):
+            name, remap, lo, hi = task
+            k.remap_codes_nb(codes[name], remap, lo, hi)
+
+        if n >= PARALLEL_ENCODE_ROWS and len(tasks) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(len(tasks), max(threads, 2))) as pool:
+                firsts = list(pool.map(encode, tasks))
+                values, remaps = _merge_dictionaries(columns, tasks, firsts)
+                list(pool.map(renumber, remaps))
+        else:
+            values, remaps = _merge_dictionaries(columns, tasks, [encode(t) for t in tasks])
+            for task in remaps:
+                renumber(task)
+        return {name: (codes[name], values[name]) for name in columns}
 
     def _no_nulls(self, batch, name: str, col, offset: int) -> None:
         import pyarrow.compute as pc
@@ -205,8 +264,41 @@ class TradeSource:
         return found[:5]
 
 
-def _string_codes(col):
-    """Dictionary codes and values of a text column without nulls, from its Arrow buffers."""
+def _encode_range(buffers, codes, lo: int, hi: int):
+    """Rows ``lo:hi`` of a text column encoded into ``codes``; the first row of each value."""
+    bits = 10
+    while True:  # a larger table until every distinct value fits
+        first, complete = _kernel().dictionary_codes_nb(*buffers, lo, hi, codes, bits)
+        if complete:
+            return first
+        bits += 3
+
+
+def _merge_dictionaries(columns: dict, tasks: list, firsts: list):
+    """Per column, the values of its row ranges merged in row order, and the renumbering
+    ``(column, remap, lo, hi)`` of every range whose own codes differ from the merged ones."""
+    import numpy as np
+
+    index: dict[str, dict[str, int]] = {name: {} for name in columns}
+    remaps = []
+    for (name, lo, hi), first in zip(tasks, firsts, strict=True):
+        seen = index[name]
+        values = columns[name].take(first).to_pylist()
+        remap = np.array([seen.setdefault(v, len(seen)) for v in values], dtype=np.int32)
+        if (remap != np.arange(len(remap))).any():
+            remaps.append((name, remap, lo, hi))
+    return {name: list(seen) for name, seen in index.items()}, remaps
+
+
+def _threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+def _string_buffers(col):
+    """``(offsets, data, words)`` of a text column for the encoding kernel (``words``: the data
+    bytes as 64-bit words when they are 8-byte aligned, else empty)."""
     import numpy as np
     import pyarrow as pa
 
@@ -215,8 +307,10 @@ def _string_codes(col):
     buffers = col.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int32)[col.offset: col.offset + len(col) + 1]
     data = np.frombuffer(buffers[2] if buffers[2] is not None else b"", dtype=np.uint8)
-    codes, first = _kernel().dictionary_codes_nb(readonly(offsets), readonly(data))
-    return codes, col.take(pa.array(first)).to_pylist()
+    words = np.zeros(0, dtype=np.uint64)
+    if data.ctypes.data % 8 == 0 and len(data) >= 8:
+        words = data[: len(data) // 8 * 8].view(np.uint64)
+    return readonly(offsets), readonly(data), readonly(words)
 
 
 def readonly(array):
@@ -260,26 +354,32 @@ def _unknown_quotes(source: TradeSource, known: set[str]) -> set[str]:
     return found - known
 
 
-def check_quotes(source: TradeSource, fx, encoded: list[Encoded] | None = None) -> None:
-    """SPEC §2.2: a quote currency with no FX row at all is an error before any work starts.
-
-    The quotes come from the ``encoded`` batches when given, else from a pass over the file.
-    """
-    import numpy as np
+def known_quotes(fx) -> set[str]:
+    """The quote currencies with fx rows, and USD (SPEC §2.2)."""
     import pyarrow.compute as pc
 
     known = set(pc.unique(fx.column("currency")).to_pylist()) if fx is not None else set()
     known.add("USD")
-    if encoded is None:
-        unknown = _unknown_quotes(source, known)
-    else:
-        unknown = set()
-        for b in encoded:
-            values = b.dictionaries["quote"]
-            bad = [i for i, v in enumerate(values) if v not in known]
-            if bad and np.isin(b.codes["quote"], bad).any():
-                unknown.update(values[i] for i in bad
-                               if np.any(b.codes["quote"] == i))
+    return known
+
+
+def check_quotes(source: TradeSource, fx, batch: Encoded | None = None,
+                 known: set[str] | None = None) -> None:
+    """SPEC §2.2: a quote currency with no FX row at all is an error before any fix is made.
+
+    Without ``batch``, a pass over the quote column of the source; with it, the quotes of that
+    encoded batch (the error then names every unknown quote of the source, from a pass over
+    it). ``known`` is :func:`known_quotes` of ``fx``, when already at hand.
+    """
+    import numpy as np
+
+    known = known_quotes(fx) if known is None else known
+    if batch is not None:
+        values = batch.dictionaries["quote"]
+        bad = [i for i, v in enumerate(values) if v not in known]
+        if not bad or not np.isin(batch.codes["quote"], bad).any():
+            return
+    unknown = _unknown_quotes(source, known)
     if unknown:
         where = "the fx table" if fx is not None else "an fx table (none was given)"
         raise InputError(
@@ -342,7 +442,7 @@ class FxIndex:
             shift += len(seg_ts) + 1
         self.ts = np.ascontiguousarray(np.concatenate(parts_ts), dtype=np.int64)
         self.rate = np.ascontiguousarray(np.concatenate(parts_rate), dtype=np.float64)
-        self._at: dict[str, Any] = {}
+        self._at: dict[Any, Any] = {}
 
     def at_buckets(self, quote: str, starts):
         """Per bucket start, the quote's last row at or before it (lo - 1: none)."""
@@ -352,6 +452,21 @@ class FxIndex:
             lo, hi = self.segment(quote)
             self._at[quote] = lo - 1 + np.searchsorted(self.ts[lo:hi], starts, side="right")
         return self._at[quote]
+
+    def flat_buckets(self, quote: str, starts, width: int):
+        """Per bucket start, the quote's rate when one row holds for the whole bucket of
+        ``width`` ns (NaN: a row starts inside the bucket, or none is before it)."""
+        import numpy as np
+
+        key = ("flat", quote)
+        if key not in self._at:
+            at = self.at_buckets(quote, starts)
+            lo, _ = self.segment(quote)
+            whole = (at >= lo) & (self.ts[at + 1] >= starts + width)
+            flat = np.full(len(starts), np.nan)
+            flat[whole] = self.rate[at[whole]]
+            self._at[key] = flat
+        return self._at[key]
 
     def segment(self, quote: str) -> tuple[int, int]:
         """(lo, hi) in the sorted arrays; an empty segment for a quote without rows."""

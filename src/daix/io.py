@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,10 @@ class DataSet:
     def __init__(self, source: str | os.PathLike | Mapping[str, Any] | DataSet) -> None:
         if isinstance(source, DataSet):
             self.root, self._given, self._cache = source.root, source._given, source._cache
+            self._pending = source._pending
             return
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[Any, Any] = {}
+        self._pending: dict[Any, Any] = {}  # (name, dictionary) -> Future of prefetch()
         if isinstance(source, Mapping):
             unknown = sorted(set(source) - set(INPUTS))
             if unknown:
@@ -95,6 +97,10 @@ class DataSet:
         key = (name, dictionary)
         if key in self._cache:
             return self._cache[key]
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            self._cache[key] = pending.result()  # re-raises the reader's InputError here
+            return self._cache[key]
         if not self.has(name):
             if not required:
                 return None
@@ -103,13 +109,36 @@ class DataSet:
                 f"missing table '{name}' (needed for {spec.needed_for}): expected {name}.parquet"
                 f" or {name}.csv in {where}"
             )
-        raw = self.raw(name)
-        table = conform(raw, spec, self.label(name), keep_dictionary=dictionary)
+        table = self._load(name, dictionary)
         self._cache[key] = table
         return table
 
-    def raw(self, name: str):
-        """The table as stored, before validation (file errors are InputError)."""
+    def _load(self, name: str, dictionary: bool):
+        raw = self.raw(name, dictionary=dictionary)
+        return conform(raw, _spec(name), self.label(name), keep_dictionary=dictionary)
+
+    def prefetch(self, names: Iterable[str], dictionary: Iterable[str] = ()) -> None:
+        """Start reading and validating the tables ``names`` that are present, each in a
+        background thread (Arrow and the kernels release the GIL); :meth:`table` then waits
+        for its table and raises its errors. Tables named in ``dictionary`` are read as
+        ``table(name, dictionary=True)`` reads them."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        as_dictionary = set(dictionary)
+        todo = [(n, n in as_dictionary) for n in dict.fromkeys(names)]
+        todo = [k for k in todo if k not in self._cache and k not in self._pending
+                and self.has(k[0])]
+        if not todo:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(len(todo), 4),
+                                  thread_name_prefix="daix-read")
+        for key in todo:
+            self._pending[key] = pool.submit(self._load, *key)
+        pool.shutdown(wait=False)
+
+    def raw(self, name: str, dictionary: bool = False):
+        """The table as stored, before validation (file errors are InputError). With
+        ``dictionary`` the text columns of a Parquet file are read dictionary-encoded."""
         import pyarrow as pa
 
         if self.root is None:
@@ -117,7 +146,7 @@ class DataSet:
             return value if isinstance(value, pa.Table) else pa.table(value)
         path = self.path(name)
         assert path is not None
-        return read_file(path, _spec(name))
+        return read_file(path, _spec(name), dictionary=dictionary)
 
     def dataset(self, name: str):
         """A ``pyarrow.dataset.Dataset`` over the table's files, for batch scanning."""
@@ -145,8 +174,13 @@ def read_table(source: str | os.PathLike, name: str | None = None):
     return conform(read_file(path, spec), spec, str(path))
 
 
-def read_file(path: Path, spec: TableSpec | None = None):
-    """Read a Parquet or CSV file (or a directory of Parquet files) as stored."""
+def read_file(path: Path, spec: TableSpec | None = None, dictionary: bool = False):
+    """Read a Parquet or CSV file (or a directory of Parquet files) as stored.
+
+    A single Parquet file is read with only the columns of ``spec`` it holds (the others are
+    dropped by validation anyway); with ``dictionary`` its text columns come dictionary-encoded
+    (the codes of the file's pages, never one string per row).
+    """
     import pyarrow as pa
 
     text = path.name
@@ -164,11 +198,120 @@ def read_file(path: Path, spec: TableSpec | None = None):
             return ds.dataset(str(path), format="parquet", partitioning="hive").to_table()
         import pyarrow.parquet as pq
 
-        return pq.read_table(str(path))
+        columns = read_dictionary = None
+        if spec is not None:
+            stored = pq.read_schema(str(path))
+            columns = [c for c in spec.names if c in stored.names]
+            if dictionary:
+                read_dictionary = [c for c in columns if pa.types.is_string(
+                    stored.field(c).type) or pa.types.is_large_string(stored.field(c).type)]
+            if len(columns) < len(spec.names):
+                columns = None  # read everything: the error names what is there
+            elif dictionary:
+                flat = read_parquet_flat(path, columns, read_dictionary or [])
+                if flat is not None:
+                    return flat
+        return pq.read_table(str(path), columns=columns, read_dictionary=read_dictionary or None)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError, ValueError) as exc:
         kind = "CSV" if ".csv" in text else "Parquet"
         raise InputError(f"cannot read {kind} file (corrupt or not {kind}): {exc}",
                          path=str(path)) from exc
+
+
+#: Files with fewer rows are read by ``pyarrow.parquet.read_table`` as they are.
+FLAT_MIN_ROWS = 1 << 20
+
+
+def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]):
+    """A large Parquet file of fixed-width and dictionary-encoded columns, read row group by
+    row group into one NumPy array per column, as a table over those arrays (zero-copy).
+
+    The arrays are allocated once at their final size (NumPy asks for huge pages, so the first
+    touch of new memory is cheap) and each decoded row group is copied in and released, so the
+    reader's buffers are reused from one row group to the next: fewer page faults than keeping
+    every decoded page, and about half the peak memory. A dictionary column is one chunk per run
+    of row groups with the same dictionary. Returns None (read the usual way) for a small file,
+    a column of another type, or a null anywhere.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(str(path), read_dictionary=read_dictionary)
+    n = pf.metadata.num_rows
+    if n < FLAT_MIN_ROWS:
+        return None
+    schema = pf.schema_arrow
+    fields = [schema.field(c) for c in columns]
+    arrays, segments = [], []  # per column: the array; (start row, dictionary) runs
+    for f in fields:
+        typ = f.type.index_type if pa.types.is_dictionary(f.type) else f.type
+        if pa.types.is_dictionary(f.type) and not pa.types.is_string(f.type.value_type):
+            return None
+        if not (pa.types.is_integer(typ) or pa.types.is_floating(typ)
+                or pa.types.is_timestamp(typ) or pa.types.is_date32(typ)):
+            return None
+        arrays.append(np.empty(n, dtype=_flat_dtype(typ)))
+        segments.append([])
+    at = 0
+    for g in range(pf.num_row_groups):
+        group = pf.read_row_group(g, columns=columns, use_threads=True)
+        for k, f in enumerate(fields):
+            col = group.column(k)
+            if col.null_count or col.type != f.type:
+                return None
+            row = at
+            for chunk in col.chunks:
+                if pa.types.is_dictionary(f.type):
+                    runs = segments[k]
+                    if not runs or not (runs[-1][1] is chunk.dictionary
+                                        or runs[-1][1].equals(chunk.dictionary)):
+                        runs.append((row, chunk.dictionary))
+                    values = chunk.indices
+                else:
+                    values = chunk
+                arrays[k][row:row + len(chunk)] = _flat_values(values, arrays[k].dtype)
+                row += len(chunk)
+        at += group.num_rows
+    if at != n:
+        return None
+    out = []
+    for f, arr, runs in zip(fields, arrays, segments, strict=True):
+        if not pa.types.is_dictionary(f.type):
+            out.append(pa.chunked_array([_flat_array(f.type, arr)], f.type))
+            continue
+        bounds = [r for r, _ in runs] + [n]
+        out.append(pa.chunked_array(
+            [pa.DictionaryArray.from_arrays(_flat_array(f.type.index_type, arr[lo:hi]), d)
+             for (lo, d), hi in zip(runs, bounds[1:], strict=True)], f.type))
+    return pa.Table.from_arrays(out, names=columns)
+
+
+def _flat_dtype(typ):
+    import numpy as np
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(typ):
+        return np.dtype(np.int64)
+    if pa.types.is_date32(typ):
+        return np.dtype(np.int32)
+    return np.dtype(typ.to_pandas_dtype())
+
+
+def _flat_values(arr, dtype):
+    """The values of a null-free fixed-width array as NumPy (zero-copy)."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arr.type) or pa.types.is_date32(arr.type):
+        arr = arr.view(pa.from_numpy_dtype(dtype))
+    return arr.to_numpy()
+
+
+def _flat_array(typ, values):
+    """An Arrow array of type ``typ`` over a NumPy array's memory (zero-copy)."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(typ, len(values), [None, pa.py_buffer(values)])
 
 
 def _spec(name: str) -> TableSpec:
@@ -216,18 +359,23 @@ KEYED_TABLES = ("prices", "supply", "fx", "universe", "assets", "volume")
 
 
 def check_enum(table, column: str, allowed: tuple[str, ...], label: str) -> None:
-    """Every non-null value of ``column`` is one of ``allowed`` (SPEC §6.2)."""
+    """Every non-null value of ``column`` is one of ``allowed`` (SPEC §6.2).
+
+    A dictionary column is settled by its dictionaries where they hold only allowed values;
+    otherwise by the values its rows use.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     col = table.column(column)
     if pa.types.is_dictionary(col.type):
-        if isinstance(col, pa.ChunkedArray):
-            col = col.combine_chunks()
-        used = col.dictionary.take(pc.unique(pc.drop_null(col.indices)))
-        if pc.all(pc.is_in(used, value_set=pa.array(allowed))).as_py() is not False:
+        from daix.convert import DictionaryChunks
+
+        chunks = DictionaryChunks.of(col)
+        ok = set(allowed) | {None}
+        if all(v in ok for d in chunks.dictionaries for v in d) or chunks.used() <= ok:
             return
-        col = col.dictionary_decode()
+        col = col.cast(col.type.value_type)
     bad = pc.and_(pc.invert(pc.is_in(col, value_set=pa.array(allowed))), pc.is_valid(col))
     if pc.any(bad).as_py():
         raise InputError(
@@ -240,20 +388,25 @@ def check_enum(table, column: str, allowed: tuple[str, ...], label: str) -> None
 def check_unique(table, key: tuple[str, ...], label: str, raw: dict | None = None) -> None:
     """No two rows share ``key`` (SPEC §6.2: duplicate ``ts, asset, window`` in prices).
 
-    Key columns become integer codes. Where the key space is dense (an hourly grid of assets
-    and windows) one counting pass of ``daix.kernels.keys`` settles it; otherwise, or to list
-    the offending rows once a duplicate is known, the codes are sorted.
+    Key columns become integer codes, chunk by chunk as the table holds them (no combined
+    copy). Where the key space is dense (an hourly grid of assets and windows) one counting
+    pass of ``daix.kernels.keys`` settles it; otherwise, or to list the offending rows once a
+    duplicate is known, the codes are sorted. ``raw`` may give dictionary-encoded versions of
+    key columns (the codes of the file), used instead of the table's.
     """
     import numpy as np
+    import pyarrow as pa
 
     n = table.num_rows
     if n < 2:
         return
     raw = raw or {}
-    cols = [_order_codes(raw[c] if c in raw else table.column(c), ordered=False) for c in key]
+    keyed = pa.table({c: raw[c] if c in raw else table.column(c) for c in key})
+    batches = keyed.to_batches()
+    cols = [_KeyColumn.of([b.column(j) for b in batches]) for j in range(len(key))]
     if _dense_first_duplicate(cols, n) == -1:
         return
-    cols64 = [c.astype(np.int64, copy=False) for c in cols]
+    cols64 = [c.codes() for c in cols]
     order = np.lexsort(cols64[::-1])
     same = np.ones(n - 1, dtype=bool)
     for c in cols64:
@@ -274,70 +427,95 @@ def check_unique(table, key: tuple[str, ...], label: str, raw: dict | None = Non
 _STEPS = (3_600_000_000_000, 900_000_000_000, 60_000_000_000, 15_000_000_000, 1_000_000_000,
           1_000_000, 1_000)
 
+#: The code of a null timestamp or integer key (below any real instant).
+_NULL_KEY = -(2**62)
 
-def _dense_first_duplicate(cols, n: int) -> int | None:
+
+class _KeyColumn:
+    """One key column as integer codes per chunk: values (timestamps, integers, dates), or
+    dictionary indices with, per chunk, a lookup to codes shared by every chunk (empty when
+    all chunks share one dictionary: the indices are the codes)."""
+
+    def __init__(self, chunks: list, maps: list, width: int | None) -> None:
+        self.chunks, self.maps, self.width = chunks, maps, width
+
+    @classmethod
+    def of(cls, arrays: list) -> _KeyColumn:
+        import numpy as np
+        import pyarrow as pa
+
+        from daix.convert import DictionaryChunks, int64_chunk
+
+        typ = arrays[0].type
+        if pa.types.is_date(typ):
+            arrays = [a.cast(pa.int32()) for a in arrays]
+            typ = pa.int32()
+        if pa.types.is_timestamp(typ) or pa.types.is_integer(typ):
+            return cls([int64_chunk(a, _NULL_KEY) for a in arrays], [], None)
+        chunks = DictionaryChunks.of(arrays)
+        empty = np.zeros(0, dtype=np.int64)
+        if len(chunks.dictionaries) == 1:
+            return cls(chunks.indices, [empty] * len(arrays), len(chunks.dictionaries[0]))
+        codes: dict = {}
+        lookups = chunks.lookups(lambda v: codes.setdefault(v, len(codes)))
+        return cls(chunks.indices, [lookups[k] for k in chunks.which], len(codes))
+
+    def codes(self):
+        """Every row's code, as one int64 array."""
+        import numpy as np
+
+        if not self.chunks:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([m[c] if len(m) else c.astype(np.int64) for c, m in
+                               zip(self.chunks, self.maps or [()] * len(self.chunks),
+                                   strict=True)])
+
+
+def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
     """Row of a duplicated key via ``daix.kernels.keys`` when the key space is dense enough to
     count (at most 4 cells a row), -1 when there is none, None when it cannot be counted."""
-    from daix.kernels.keys import divisible_nb, first_duplicate_nb, min_max_nb
+    import numpy as np
+
+    from daix.kernels.keys import divisible_nb, mark_keys_nb, min_max_nb
 
     if len(cols) > 3:
         return None
+    empty = np.zeros(0, dtype=np.int64)
     args = []
     span = 1
-    for c in cols:
-        lo, hi = min_max_nb(c)
-        step = 1
-        if hi - lo >= _STEPS[-1]:
-            for candidate in _STEPS:
-                if divisible_nb(c[:: max(1, len(c) // 4096)], lo, candidate) and divisible_nb(
-                        c, lo, candidate):
-                    step = candidate
-                    break
-        width = (hi - lo) // step + 1
+    for col in cols:
+        if col.width is not None:
+            lo, step, width = 0, 1, col.width
+            maps = col.maps
+        else:
+            found = [min_max_nb(c) for c in col.chunks if len(c)]
+            lo, hi = min(f[0] for f in found), max(f[1] for f in found)
+            step = 1
+            if hi - lo >= _STEPS[-1]:
+                for candidate in _STEPS:
+                    if all(divisible_nb(c[:: max(1, len(c) // 256)], lo, candidate)
+                           for c in col.chunks) and all(
+                            divisible_nb(c, lo, candidate) for c in col.chunks):
+                        step = candidate
+                        break
+            width = (hi - lo) // step + 1
+            maps = [empty] * len(col.chunks)
         span *= int(width)
         if span > 4 * n + 1024:
             return None
-        args.append((c, lo, step, int(width)))
+        args.append((col.chunks, maps, int(lo), int(step), int(width)))
     while len(args) < 3:
-        args.append((cols[0], 0, 1, 1))
-    (c0, lo0, st0, _), (c1, lo1, st1, w1), (c2, lo2, st2, w2) = args
-    return int(first_duplicate_nb(c0, lo0, st0, c1, lo1, st1, w1, c2, lo2, st2, w2,
-                                  len(cols), span))
-
-
-def _order_codes(col, ordered: bool = True):
-    """int64 codes of a column; with ``ordered`` they sort as its values do (nulls first)."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(col, pa.ChunkedArray):
-        if pa.types.is_dictionary(col.type):
-            col = col.unify_dictionaries()
-            dictionary = col.chunk(0).dictionary if col.num_chunks else pa.array([], pa.string())
-            indices = pa.chunked_array([c.indices for c in col.chunks],
-                                       col.type.index_type).combine_chunks()
-            col = pa.DictionaryArray.from_arrays(indices, dictionary)
-        else:
-            col = col.combine_chunks()
-    if pa.types.is_date32(col.type):
-        col = col.cast(pa.int32())
-    if pa.types.is_timestamp(col.type) or pa.types.is_integer(col.type):
-        col = col.cast(pa.int64())
-        if col.null_count:
-            col = pc.fill_null(col, -(2**62))
-        return col.to_numpy()
-    if pa.types.is_boolean(col.type) or pa.types.is_floating(col.type):
-        return np.nan_to_num(pc.fill_null(col.cast(pa.float64()), -np.inf).to_numpy())
-    enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
-    idx = enc.indices
-    if idx.null_count:
-        idx = pc.fill_null(idx, -1)
-    idx = idx.to_numpy()
-    if not ordered:
-        return idx  # any integer width: the kernels widen as they read
-    ranks = np.argsort(np.argsort(np.asarray(enc.dictionary.to_pylist(), dtype=object)))
-    return np.where(idx >= 0, ranks[np.maximum(idx, 0)], -1).astype(np.int64)
+        args.append((cols[0].chunks, [empty] * len(cols[0].chunks), 0, 1, 1))
+    (k0, m0, lo0, st0, _), (k1, m1, lo1, st1, w1), (k2, m2, lo2, st2, w2) = args
+    seen = np.zeros(span, dtype=np.uint8)
+    offset = 0
+    for j in range(len(k0)):
+        row = mark_keys_nb(seen, k0[j], m0[j], lo0, st0, k1[j], m1[j], lo1, st1, w1, k2[j],
+                           m2[j], lo2, st2, w2, len(cols))
+        if row >= 0:
+            return offset + int(row)
+        offset += len(k0[j])
+    return -1
 
 
 def _mask(n: int, rows):

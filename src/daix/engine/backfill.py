@@ -8,6 +8,7 @@ is returned, not what is computed (SPEC §4.1).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class BackfillResult:
     reviews: Any
     manifest: dict
     books: dict = field(default_factory=dict, repr=False)
+    dataset: Any = field(default=None, repr=False)  # the inputs, for state/ (SPEC §7)
 
 
 def select_indices(indices: Iterable[str] | None = None, family: str | None = None
@@ -53,7 +55,7 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     with the official baskets and divisors (SPEC §5).
     """
     from daix import progress
-    from daix.engine.outputs import build_tables, manifest_for
+    from daix.engine.outputs import InputHashes, build_tables, manifest_for
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -62,8 +64,14 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     if not defs:
         raise ConfigError("no index selected")
     start_ns, end_ns = _bound(start), _bound(end, end_of_day=True)
-    prices, derived = _prices(ds)
+    multi = [d for d in defs if d.family != "single"]
+    prices, derived = _prices(ds)  # Arrow decodes on every core meanwhile
     timings["read_prices"] = time.perf_counter() - t0
+    # While the price matrix and the reviews run (mostly on one core): the other tables are
+    # read and validated, and the input files hashed, in background threads.
+    if os.environ.get("DAIX_PREFETCH", "1") != "0":
+        ds.prefetch(["fx", *(REVIEW_TABLES if multi else ())])
+    hashes = InputHashes(ds)
 
     from daix.engine.market import AsOf, build_price_grid
     from daix.engine.single import TickStream, single_levels
@@ -74,7 +82,6 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     fx = AsOf.from_table(ds.table("fx", required=False), "currency", "usd_per_unit")
     series = []
     books: dict[str, Any] = {}
-    multi = [d for d in defs if d.family != "single"]
     if multi:
         if grid is None:
             raise InputError("no hourly fixes in the prices table (SPEC §2.7)",
@@ -106,12 +113,19 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     t = time.perf_counter()
     levels, constituents, reviews = build_tables(series, books, start_ns, end_ns)
     timings["tables"] = time.perf_counter() - t
+    t = time.perf_counter()
+    inputs = hashes.result()
+    timings["hash_wait"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     manifest = manifest_for(ds, defs, levels, constituents, reviews, timings, skipped,
                             dict(indices=[d.id for d in defs], start=start, end=end,
                                  hourly=hourly, family=family, derived_prices=derived),
-                            grid)
-    return BackfillResult(levels, constituents, reviews, manifest, books)
+                            grid, inputs=inputs)
+    return BackfillResult(levels, constituents, reviews, manifest, books, ds)
+
+
+#: The tables the reviews read (``Reference.from_dataset``), prefetched when there are reviews.
+REVIEW_TABLES = ("supply", "universe", "lists", "assets", "volume", "deletions")
 
 
 def _bound(value: Any, end_of_day: bool = False) -> int | None:
@@ -128,9 +142,18 @@ def _bound(value: Any, end_of_day: bool = False) -> int | None:
 
 
 def _has_hourly(prices) -> bool:
+    """Whether some row is of the 15m or 1h window (no row scan when the dictionaries hold
+    only those: then any non-null row is one)."""
+    import pyarrow as pa
+
     from daix.engine.market import distinct_text
 
-    return bool({"15m", "1h"} & set(distinct_text(prices.column("window"))))
+    col = prices.column("window")
+    hourly = {"15m", "1h"}
+    if pa.types.is_dictionary(col.type) and col.null_count < len(col) and all(
+            set(c.dictionary.to_pylist()) <= hourly for c in col.chunks):
+        return True
+    return bool(hourly & set(distinct_text(col)))
 
 
 def _prices(ds: DataSet):
@@ -150,8 +173,12 @@ def _prices(ds: DataSet):
     return fixes.filter(ok).select(["ts", "asset", "window", "price"]), True
 
 
-def run_reviews(ds: DataSet, grid, defs: list[IndexDef]) -> dict[str, Any]:
-    """Every review of every multi-asset index in ``defs``, family by family (SPEC §4)."""
+def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None) -> dict[str, Any]:
+    """Every review of every multi-asset index in ``defs``, family by family (SPEC §4).
+
+    ``restore`` (recalc, SPEC §7.2) fills books with kept baskets and returns, per restored
+    index, the instant from which its events run again.
+    """
     from daix import progress
     from daix.calendars import review_events
     from daix.engine.context import Book, Context
@@ -163,25 +190,22 @@ def run_reviews(ds: DataSet, grid, defs: list[IndexDef]) -> dict[str, Any]:
     needs_volume = any(d.family == "grayscale" for d in defs)
     ctx = Context(grid, Reference.from_dataset(ds, needs_volume=needs_volume))
     books = {d.id: Book(d, ctx) for d in defs}
+    resume = restore(books) if restore is not None else {}
     lo = grid.grid_start - 62 * NS_PER_DAY
     for fam in progress.track([f for f in FAMILIES if f != "single"], "reviews"):
         fam_books = {i: b for i, b in books.items() if b.index.family == fam}
         if not fam_books:
             continue
-        events = [ev for ev in review_events(fam, lo, grid.grid_end)]
-        events.sort(key=lambda ev: ev.effective)
+        events = sorted(review_events(fam, lo, grid.grid_end), key=lambda ev: ev.effective)
         if fam == "grayscale":
             grayscale_family(ctx, fam_books, events)
         else:
             step = custom_review if fam == "custom" else select_review
             for book in fam_books.values():
-                started = False
+                since = resume.get(book.index.id)
                 for ev in events:
-                    if not ctx.computable(ev):
+                    if not ctx.computable(ev) or (since is not None and ev.effective < since):
                         continue
-                    if not started and ev.kind != "review":
-                        continue
-                    started = True
                     book.apply_deletions(before=ev.effective)
                     step(book, ev)
         for book in fam_books.values():

@@ -84,6 +84,9 @@ class Book:
     ctx: Context
     baskets: list[Basket] = field(default_factory=list)
     rows: list[ReviewRow] = field(default_factory=list)
+    #: E of the review, reset or deletion whose rows are being written, for each row (recalc).
+    row_effective: list[int] = field(default_factory=list)
+    writing_for: int = 0
     _pending: list[tuple[int, int, list[tuple[int, str]]]] | None = None
 
     def current(self) -> Basket | None:
@@ -96,6 +99,7 @@ class Book:
 
     def row(self, review: str, asset: str, action: str, reason: str) -> None:
         self.rows.append(ReviewRow(self.index.id, review, asset, action, reason))
+        self.row_effective.append(self.writing_for)
 
     # --- intra-review deletions (SPEC §3.7, §8.5) ----------------------------------------
     def _deletion_groups(self) -> list[tuple[int, int, list[tuple[int, str]]]]:
@@ -144,6 +148,7 @@ class Book:
             basket.notes.append("every constituent deleted: index suspended until its next "
                                 "review (SPEC §8.5)")
         self.baskets.append(basket)
+        self.writing_for = e
         for u, a in sorted(gone):
             when = ns_to_iso(u)
             self.row(month_of(u), a, "delete",

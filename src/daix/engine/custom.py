@@ -94,6 +94,7 @@ def finish_review(book: Book, ev: ReviewEvent, members: list[str], supply: dict[
     threshold) to the reason, written as ``ineligible`` rows when they take no other action.
     """
     index = book.index
+    book.writing_for = ev.effective
     member_mv = {a: mv[a] for a in members}
     capped: list[str] = []
     note = ""
@@ -132,6 +133,7 @@ def factor_reset(book: Book, ev: ReviewEvent) -> None:
     """Monthly factor reset (SPEC §4.1, §8.3): same members and supply, factors recomputed at
     the reset prices; a constituent with no fix then keeps its last price and stays."""
     index, ctx = book.index, book.ctx
+    book.writing_for = ev.effective
     cur = book.current()
     assert cur is not None
     members = []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from daix.convert import DictionaryChunks, int64_chunk
 from daix.errors import InputError
 from daix.timeutil import NS_PER_HOUR
 
@@ -79,39 +80,28 @@ class PriceGrid:
 def text_codes(col, values: list[str]):
     """Positions of a text column's values in ``values`` (-1 where absent), as int64.
 
-    Dictionary-encoded columns are mapped through their (small) dictionary; plain text is
-    looked up row by row by Arrow, never as Python strings.
+    Dictionary-encoded columns are mapped through their (small) dictionaries chunk by chunk;
+    plain text is encoded first. When every row gets the same code (no row holds one of
+    ``values``, typically) the result is a read-only broadcast of that code: no allocation.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    value_set = pa.array(values, pa.string())
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_dictionary(col.type):
-        lookup = pc.fill_null(pc.index_in(col.dictionary.cast(pa.string()),
-                                          value_set=value_set), -1)
-        lookup = np.asarray(lookup.to_numpy(zero_copy_only=False), dtype=np.int64)
-        idx = col.indices
-        if idx.null_count:
-            idx = pc.fill_null(idx, -1).to_numpy()
-            return np.where(idx >= 0, lookup[np.maximum(idx, 0)], -1)
-        return lookup[idx.to_numpy()]  # a gather through the small dictionary
-    codes = pc.fill_null(pc.index_in(col, value_set=value_set), -1)
-    return np.asarray(codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    where = {v: i for i, v in enumerate(values)}
+    chunks = DictionaryChunks.of(col)
+    lookups = chunks.lookups(lambda v: where.get(v, -1) if v is not None else -1)
+    n = sum(len(i) for i in chunks.indices)
+    used = {int(x) for k in set(chunks.which) for x in np.unique(lookups[k])}
+    if len(used) <= 1:
+        return np.broadcast_to(np.int64(used.pop() if used else -1), (n,))
+    out = np.empty(n, dtype=np.int64)
+    at = 0
+    for idx, k in zip(chunks.indices, chunks.which, strict=True):
+        np.take(lookups[k], idx, out=out[at:at + len(idx)])
+        at += len(idx)
+    return out
 
 
 def distinct_text(col) -> list[str]:
     """The distinct non-null values of a text column (dictionary or plain), sorted."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_dictionary(col.type):
-        used = pc.unique(pc.drop_null(col.indices))
-        return sorted(col.dictionary.take(used).to_pylist())
-    return sorted(v for v in pc.unique(col).to_pylist() if v is not None)
+    return sorted(DictionaryChunks.of(col).used())
 
 
 def dictionary_codes(col):
@@ -136,28 +126,41 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
 
     Rows of the ``15s`` window and rows not on a whole UTC hour are not part of the hourly grid
     and are counted (``off_grid``); unusable prices are counted (``bad_price``) and left NaN.
+    The table is read chunk by chunk as it is held (no combined copy of a column); a null
+    ``ts`` is off the grid.
     """
-    from daix.kernels.grid import hourly_span_nb, scatter_hourly_nb
+    from daix.kernels.grid import scatter_hourly_nb, span_and_used_nb
 
-    ts = prices.column("ts").cast("int64").to_numpy()
-    price = np.asarray(prices.column("price").to_numpy(), dtype=np.float64)
-    widx, wvalues = dictionary_codes(prices.column("window"))
-    aidx, avalues = dictionary_codes(prices.column("asset"))
-    if assets is None:
-        present = np.unique(aidx) if len(aidx) else np.zeros(0, np.int64)
-        assets = sorted(avalues[i] for i in present if avalues[i] is not None)
-    where = {a: i for i, a in enumerate(assets)}
-    acol = np.array([where.get(v, -1) for v in avalues], dtype=np.int64)
-    wslot = np.array([windows.index(v) if v in windows else -1 for v in wvalues],
-                     dtype=np.int64)
-    lo, hi = hourly_span_nb(ts, widx, wslot)
+    batches = prices.select(["ts", "asset", "window", "price"]).to_batches()
+    ts = [int64_chunk(b.column(0), 1) for b in batches]
+    price = [np.asarray(b.column(3).to_numpy(zero_copy_only=False), dtype=np.float64)
+             for b in batches]
+    win = DictionaryChunks.of([b.column(2) for b in batches])
+    ast = DictionaryChunks.of([b.column(1) for b in batches])
+    wslots = win.lookups(lambda v: windows.index(v) if v in windows else -1)
+    marks = [np.zeros(len(d), dtype=np.bool_) for d in ast.dictionaries]
+    lo, hi = 0, -1
+    for k in range(len(batches)):
+        c_lo, c_hi = span_and_used_nb(ts[k], win.indices[k], wslots[win.which[k]],
+                                      ast.indices[k], marks[ast.which[k]])
+        if c_hi >= c_lo:
+            lo, hi = (c_lo, c_hi) if hi < lo else (min(lo, c_lo), max(hi, c_hi))
     if hi < lo:
         raise InputError("no hourly fixes of the 15m or 1h windows (SPEC §2.7)", path=label,
                          column="ts")
+    if assets is None:
+        assets = sorted({d[i] for d, m in zip(ast.dictionaries, marks, strict=True)
+                         for i in np.flatnonzero(m) if d[i] is not None})
+    where = {a: i for i, a in enumerate(assets)}
+    acols = ast.lookups(lambda v: where.get(v, -1) if v is not None else -1)
     n_rows = int((hi - lo) // NS_PER_HOUR) + 1
     out = np.full((len(windows), n_rows, len(assets)), np.nan)
-    used, bad, off = scatter_hourly_nb(ts, widx, wslot, aidx, acol, price, lo, out)
-    counts = {"rows": len(ts), "hourly_rows": int(used), "bad_price": int(bad),
+    used = bad = off = 0
+    for k in range(len(batches)):
+        u, b, o = scatter_hourly_nb(ts[k], win.indices[k], wslots[win.which[k]],
+                                    ast.indices[k], acols[ast.which[k]], price[k], lo, out)
+        used, bad, off = used + u, bad + b, off + o
+    counts = {"rows": prices.num_rows, "hourly_rows": int(used), "bad_price": int(bad),
               "off_grid": int(off)}
     matrices = {w: out[k] for k, w in enumerate(windows)}
     return PriceGrid(list(assets), int(lo), n_rows, matrices, counts)
@@ -172,20 +175,28 @@ class AsOf:
 
     @classmethod
     def from_table(cls, table, key: str, value: str) -> AsOf:
-        import pyarrow.compute as pc
-
+        """One step function per value of ``key`` (rows in time order; a null key is the
+        key ``"None"``, a null instant sorts last)."""
         if table is None or table.num_rows == 0:
             return cls({}, {})
-        order = pc.sort_indices(table, sort_keys=[(key, "ascending"), ("ts", "ascending")])
-        t = table.take(order)
-        keys = np.asarray(t.column(key).to_numpy(zero_copy_only=False))
-        ts = t.column("ts").cast("int64").to_numpy()
-        vals = np.asarray(t.column(value).to_numpy(zero_copy_only=False), dtype=np.float64)
+        chunks = DictionaryChunks.of(table.column(key))
+        names = sorted({v for d in chunks.dictionaries for v in d if v is not None})
+        rank = {v: i for i, v in enumerate(names)}
+        to_rank = chunks.lookups(lambda v: rank.get(v, len(names)) if v is not None
+                                 else len(names))
+        codes = np.concatenate([to_rank[k][idx] for idx, k in
+                                zip(chunks.indices, chunks.which, strict=True)])
+        ts = np.concatenate([int64_chunk(c, np.iinfo(np.int64).max)
+                             for c in table.column("ts").chunks])
+        vals = np.asarray(table.column(value).to_numpy(zero_copy_only=False), dtype=np.float64)
+        order = np.lexsort((ts, codes))  # stable: by key, then time
+        codes, ts, vals = codes[order], ts[order], vals[order]
+        names.append("None")
         times, values = {}, {}
-        bounds = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1], True])
+        bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
         for lo, hi in itertools.pairwise(bounds):
-            times[str(keys[lo])] = ts[lo:hi]
-            values[str(keys[lo])] = vals[lo:hi]
+            times[names[codes[lo]]] = ts[lo:hi]
+            values[names[codes[lo]]] = vals[lo:hi]
         return cls(times, values)
 
     def at(self, key: str, ts: int) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import platform
 from pathlib import Path
@@ -52,69 +53,95 @@ def build_tables(series: list, books: dict, start_ns: int | None, end_ns: int | 
     levels = (pa.concat_tables(parts).cast(levels_schema) if parts
               else levels_schema.empty_table())
 
-    rows: dict[str, list] = {k: [] for k in ("index", "effective", "asset", "rank",
-                                             "market_value", "supply", "factor", "weight")}
-    for s in series:
-        if s.asset is not None and s.first is not None:  # single asset: one row (SPEC §8.6)
-            for k, v in (("index", s.index), ("effective", s.first), ("asset", s.asset),
-                         ("rank", 1), ("market_value", None), ("supply", None),
-                         ("factor", 1.0), ("weight", 1.0)):
-                rows[k].append(v)
+    names = ("index", "effective", "asset", "rank", "market_value", "supply", "factor",
+             "weight")
+    records = [(s.index, s.first, s.asset, 1, None, None, 1.0, 1.0) for s in series
+               if s.asset is not None and s.first is not None]  # single asset (SPEC §8.6)
     for book in books.values():
         for b in book.baskets:
-            for a in sorted(b.members, key=lambda x: (b.rank.get(x, 0), x)):
-                for k, v in (("index", b.index), ("effective", b.effective), ("asset", a),
-                             ("rank", b.rank.get(a)), ("market_value", b.market_value[a]),
-                             ("supply", b.supply[a]), ("factor", b.factor[a]),
-                             ("weight", b.weight[a])):
-                    rows[k].append(v)
-    constituents = pa.table(rows, schema=arrow_schema("constituents", outputs=True))
+            rank, mv, supply, factor, weight = (b.rank, b.market_value, b.supply, b.factor,
+                                                b.weight)
+            records += [(b.index, b.effective, a, rank.get(a), mv[a], supply[a], factor[a],
+                         weight[a])
+                        for a in sorted(b.members, key=lambda x: (rank.get(x, 0), x))]
+    records.sort(key=lambda r: position.get(r[0], len(position)))  # stable: keeps order
+    columns = list(zip(*records, strict=True)) if records else [()] * len(names)
+    constituents = pa.table(dict(zip(names, map(list, columns), strict=True)),
+                            schema=arrow_schema("constituents", outputs=True))
 
-    review_rows: dict[str, list] = {k: [] for k in ("index", "review", "asset", "action",
-                                                    "reason")}
-    for book in books.values():
-        for r in book.rows:
-            for k in review_rows:
-                review_rows[k].append(getattr(r, k))
-    reviews = pa.table(review_rows, schema=arrow_schema("reviews", outputs=True))
+    fields = ("index", "review", "asset", "action", "reason")
+    get = operator.attrgetter(*fields)
+    records = [get(r) for book in books.values() for r in book.rows]
+    columns = list(zip(*records, strict=True)) if records else [()] * len(fields)
+    reviews = pa.table(dict(zip(fields, map(list, columns), strict=True)),
+                       schema=arrow_schema("reviews", outputs=True))
     return levels, constituents, reviews
+
+
+#: Bytes read at a time when hashing a file (one reused buffer).
+HASH_BLOCK = 8 << 20
 
 
 def file_hash(path: Path) -> str:
     """sha256 of a file, or of every file below a directory in name order."""
     h = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    buf = bytearray(HASH_BLOCK)
+    view = memoryview(buf)
     for f in files:
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        with open(f, "rb", buffering=0) as fh:
+            while n := fh.readinto(buf):
+                h.update(view[:n])  # hashlib releases the GIL on large updates
     return h.hexdigest()
+
+
+def _table_hash(table) -> str:
+    """sha256 of an in-memory table's Arrow buffers."""
+    h = hashlib.sha256()
+    for batch in table.to_batches():
+        for col in batch.columns:
+            for buf in col.buffers():
+                if buf is not None:
+                    h.update(buf)
+    return h.hexdigest()
+
+
+class InputHashes:
+    """Content hashes of the input tables (SPEC §6.3), the files' computed in a background
+    thread from construction on; :meth:`result` waits for them."""
+
+    def __init__(self, ds: DataSet) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ds = ds
+        self.files = {name: ds.path(name) for name in INPUTS if ds.has(name)}
+        files = {n: p for n, p in self.files.items() if p is not None}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-hash")
+        self._future = self._pool.submit(lambda: {n: file_hash(p) for n, p in files.items()})
+        self._pool.shutdown(wait=False)
+
+    def result(self) -> dict[str, dict]:
+        done = self._future.result()
+        out = {}
+        for name, path in self.files.items():
+            if path is not None:
+                out[name] = {"file": str(path), "sha256": done[name]}
+            else:
+                table = self.ds.table(name)
+                out[name] = {"file": None, "sha256": _table_hash(table), "rows": table.num_rows}
+        return out
 
 
 def input_hashes(ds: DataSet) -> dict[str, dict]:
     """Content hashes of the input tables (files, or the in-memory tables' Arrow data)."""
-    out = {}
-    for name in INPUTS:
-        if not ds.has(name):
-            continue
-        path = ds.path(name)
-        if path is not None:
-            out[name] = {"file": str(path), "sha256": file_hash(path)}
-        else:
-            table = ds.table(name)
-            h = hashlib.sha256()
-            for batch in table.to_batches():
-                for col in batch.columns:
-                    for buf in col.buffers():
-                        if buf is not None:
-                            h.update(buf)
-            out[name] = {"file": None, "sha256": h.hexdigest(), "rows": table.num_rows}
-    return out
+    return InputHashes(ds).result()
 
 
 def manifest_for(ds: DataSet, defs, levels, constituents, reviews, timings: dict,
-                 skipped: dict, params: dict, grid) -> dict:
-    """The manifest of SPEC §6.3: inputs with hashes, parameters, version, counts, timings."""
+                 skipped: dict, params: dict, grid, inputs: dict | None = None) -> dict:
+    """The manifest of SPEC §6.3: inputs with hashes, parameters, version, counts, timings.
+
+    ``inputs`` are the hashes of :class:`InputHashes` when already computed."""
     import pyarrow.compute as pc
 
     per_index: dict[str, dict] = {}
@@ -133,7 +160,7 @@ def manifest_for(ds: DataSet, defs, levels, constituents, reviews, timings: dict
         "daix_version": __version__,
         "python": platform.python_version(),
         "parameters": params,
-        "inputs": input_hashes(ds),
+        "inputs": inputs if inputs is not None else input_hashes(ds),
         "data": {
             "grid_start": ns_to_iso(grid.grid_start) if grid is not None else None,
             "grid_end": ns_to_iso(grid.grid_end) if grid is not None else None,
@@ -151,12 +178,24 @@ def manifest_for(ds: DataSet, defs, levels, constituents, reviews, timings: dict
     }
 
 
-def write_backfill(result, out_dir: str | os.PathLike, overwrite: bool = True) -> Path:
-    """Write the SPEC §6.3 files atomically: all of them, or nothing."""
+def write_backfill(result, out_dir: str | os.PathLike, overwrite: bool = True,
+                   extra=None) -> Path:
+    """Write the SPEC §6.3 files atomically: all of them, or nothing.
+
+    With the data set the result came from (``result.dataset``), ``state/`` is written too:
+    the input hashes and review state a later ``recalc`` restarts from (SPEC §7). ``extra``
+    may add files to the temporary directory before it is renamed into place.
+    """
     import pyarrow.parquet as pq
 
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
         for name in ("levels", "constituents", "reviews"):
             pq.write_table(getattr(result, name), tmp / f"{name}.parquet", compression="zstd")
+        if getattr(result, "dataset", None) is not None:
+            from daix.engine.state import write_state
+
+            write_state(result, result.dataset, tmp)
+        if extra is not None:
+            extra(tmp)
         (tmp / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str))
     return Path(out_dir)

@@ -1,0 +1,68 @@
+"""Content hashes of input tables per key and month (SPEC §7.2), one pass over the rows.
+
+Each row's values (as 64-bit patterns) are mixed into a row hash with splitmix64; the row hashes
+of a group ``(key, month)`` are added modulo 2**64, so a group's hash does not depend on row
+order but changes with any value, any added or removed row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from daix.kernels.options import jit
+
+NS_PER_DAY = 86_400_000_000_000
+
+
+@jit
+def splitmix64_nb(x):
+    """The splitmix64 finaliser: a fast, well-mixed 64-bit hash of a 64-bit value."""
+    x = (x + np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(
+        0xFFFFFFFFFFFFFFFF)
+    x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & np.uint64(
+        0xFFFFFFFFFFFFFFFF)
+    return x ^ (x >> np.uint64(31))
+
+
+@jit
+def month_of_day_nb(days):
+    """Months since 1970-01 of a day number (days since 1970-01-01), proleptic Gregorian."""
+    z = days + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    return (y - 1970) * 12 + (m - 1)
+
+
+@jit
+def group_hash_nb(key, when, when_is_days, month_lo, n_months, n_keys, v0, v1, v2, v3, n_vals):
+    """Sum of row hashes per group ``key * n_months + (month(when) - month_lo)``.
+
+    ``key`` holds small integer codes (-1 rows are skipped); ``when`` is ns since the epoch, or
+    days when ``when_is_days``; ``v0..v3`` are int64 views of the row values (only the first
+    ``n_vals`` are read; pass any array for the others)."""
+    out = np.zeros(n_keys * n_months, dtype=np.uint64)
+    for i in range(key.shape[0]):
+        k = key[i]
+        if k < 0:
+            continue
+        t = when[i]
+        day = t if when_is_days else (t // NS_PER_DAY)
+        g = k * n_months + (month_of_day_nb(day) - month_lo)
+        h = splitmix64_nb(np.uint64(t))
+        if n_vals > 0:
+            h = splitmix64_nb(h ^ np.uint64(v0[i]))
+        if n_vals > 1:
+            h = splitmix64_nb(h ^ np.uint64(v1[i]))
+        if n_vals > 2:
+            h = splitmix64_nb(h ^ np.uint64(v2[i]))
+        if n_vals > 3:
+            h = splitmix64_nb(h ^ np.uint64(v3[i]))
+        out[g] += h
+    return out

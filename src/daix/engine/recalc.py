@@ -1,0 +1,354 @@
+"""``recalc``: recompute after a data correction, only what the change can reach (SPEC §7).
+
+1. Hash the new inputs per table, key and month (:mod:`daix.engine.state`) and compare with
+   the hashes the previous run kept: the changed slices.
+2. Decide which indices each change can reach and from when (:func:`reach`): a price of a
+   window reaches the indices of that window (single asset indices: of that asset only); supply,
+   universe, deletions and sectors reach the multi-asset indices; volume Grayscale; a list its
+   family; EUR rates the EUR indices. A change in month m reaches from the start of m: every
+   review or deletion taking effect before then read only earlier data (SPEC §4.1: E falls in
+   the review month; prices, supply, volume and deletions are read at or before E). A change to
+   the first universe snapshot or list on record reaches back to the start, since earlier
+   reviews use it (SPEC §4.2).
+3. Restore each reached multi-asset index from its kept baskets and review rows with E before
+   that instant, run the later reviews and deletions, and compute its levels again (the levels
+   kernel is cheap; the same arithmetic on the same baskets gives the same bits). Grayscale
+   indices are recomputed whole when reached (their totals share the sector screens).
+4. Indices not reached keep their previous rows. The result equals a full backfill on the new
+   data, bit for bit; :func:`diff` says per index what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from daix.catalogue import CATALOGUE, IndexDef
+from daix.errors import ConfigError, InputError
+from daix.io import DataSet
+
+NEVER = math.inf
+FROM_START = -math.inf
+
+
+@dataclass
+class RecalcResult:
+    """A backfill result for the new data, the per-index diff and what was recomputed."""
+
+    result: Any  # BackfillResult
+    diff: Any  # pyarrow.Table
+    reached: dict[str, float]  # index -> earliest instant reached (ns, -inf = from the start)
+    changes: list[tuple[str, str, str]]
+
+
+def _month_start(month: str) -> int:
+    return int(np.datetime64(month, "M").astype("datetime64[ns]").astype(np.int64))
+
+
+def changed_slices(old: dict, new: dict) -> list[tuple[str, str, str]]:
+    """(table, key, month) whose hash differs, appeared or disappeared."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def _first_months(hashes: dict, table: str, key: str | None = None) -> str | None:
+    months = [m for (t, k, m) in hashes if t == table and (key is None or k == key)]
+    return min(months) if months else None
+
+
+def reach(changes: list[tuple[str, str, str]], defs: list[IndexDef], old: dict, new: dict,
+          derived_prices: bool) -> dict[str, float]:
+    """Per index, the earliest instant (ns) a change can reach; indices not reached are left
+    out (SPEC §7.2)."""
+    out: dict[str, float] = {}
+
+    def mark(d: IndexDef, t: float) -> None:
+        out[d.id] = min(out.get(d.id, NEVER), t)
+
+    for table, key, month in changes:
+        t = float(_month_start(month))
+        for d in defs:
+            multi = d.family != "single"
+            if table == "prices":
+                asset, window = key.split("|")
+                if window == d.window and (multi or d.asset == asset):
+                    mark(d, t)
+            elif table in ("supply", "deletions") and multi:
+                mark(d, t)
+            elif table == "volume" and d.family == "grayscale":
+                mark(d, t)
+            elif table == "universe" and multi:
+                first = min(x for x in (_first_months(old, "universe"),
+                                        _first_months(new, "universe")) if x)
+                mark(d, FROM_START if month <= first else t)
+            elif table == "lists" and multi and _list_reaches(key, d):
+                first = min(x for x in (_first_months(old, "lists", key),
+                                        _first_months(new, "lists", key)) if x)
+                mark(d, FROM_START if month <= first else t)
+            elif table == "assets" and multi:
+                mark(d, FROM_START)
+            elif table == "fx" and key == "EUR" and d.currency == "EUR":
+                mark(d, t)
+            if derived_prices and table in ("trades", "fx", "exchanges"):
+                mark(d, t if table != "exchanges" else FROM_START)
+    return out
+
+
+def _list_reaches(name: str, d: IndexDef) -> bool:
+    """Whether a named list (SPEC §6.1) is read by index ``d``."""
+    if name.startswith("hashkey_"):
+        return d.exclusion_list == name
+    if name.startswith("21shares_"):
+        return d.family == "select"
+    if name == "grayscale_access":
+        return d.id == "GS_SCP_INVESTIBLE"
+    if name.startswith("grayscale_"):
+        return d.family == "grayscale" and name.rsplit("_", 1)[-1] in d.grayscale
+    return d.family != "single"
+
+
+def _load_previous(previous: Path):
+    import pyarrow.parquet as pq
+
+    if not (previous / "manifest.json").exists():
+        raise InputError(f"{previous} is not a daix output directory (no manifest.json)")
+    state = previous / "state"
+    if not (state / "hashes.parquet").exists():
+        raise InputError(f"{previous} has no state/ (written by daix backfill): cannot recalc")
+    manifest = json.loads((previous / "manifest.json").read_text())
+    tables = {n: pq.read_table(previous / f"{n}.parquet")
+              for n in ("levels", "constituents", "reviews")}
+    hashes = pq.read_table(state / "hashes.parquet").to_pylist()
+    old = {(h["table"], h["key"], h["month"]): h["hash"] for h in hashes}
+    baskets = pq.read_table(state / "baskets.parquet")
+    rows = pq.read_table(state / "rows.parquet")
+    return manifest, tables, old, baskets, rows
+
+
+def restore_books(books: dict, reached: dict[str, float], baskets, rows) -> dict[str, int]:
+    """Put back, into each reached Custom / Crypto Select book, its baskets and rows with E
+    before the reached instant; returns index -> that instant (events from it on rerun)."""
+    import pyarrow as pa
+
+    from daix.engine.baskets import Basket, ReviewRow
+
+    by_index: dict[str, list[dict]] = {}
+    instants = baskets.set_column(
+        baskets.schema.get_field_index("effective"), "effective",
+        baskets.column("effective").cast(pa.int64()))
+    instants = instants.set_column(instants.schema.get_field_index("close"), "close",
+                                   instants.column("close").cast(pa.int64()))
+    for r in instants.to_pylist():
+        by_index.setdefault(r["index"], []).append(r)
+    row_list: dict[str, list[dict]] = {}
+    for r in rows.to_pylist():
+        row_list.setdefault(r["index"], []).append(r)
+    resume: dict[str, int] = {}
+    for iid, book in books.items():
+        t0 = reached.get(iid, NEVER)
+        if book.index.family == "grayscale" or t0 == FROM_START:
+            continue
+        cut = int(min(t0, 2**62))
+        seqs: dict[int, list[dict]] = {}
+        for r in by_index.get(iid, []):
+            if r["effective"] < cut:
+                seqs.setdefault(r["seq"], []).append(r)
+        for seq in sorted(seqs):
+            members = [r for r in sorted(seqs[seq], key=lambda x: x["position"])
+                       if r["asset"] is not None]
+            head = seqs[seq][0]
+            close = head["close"]  # None for an index's first basket
+            book.baskets.append(Basket(
+                iid, head["month"], head["kind"], head["effective"], close,
+                [m["asset"] for m in members],
+                {m["asset"]: m["supply"] for m in members},
+                {m["asset"]: m["factor"] for m in members},
+                {m["asset"]: m["market_value"] for m in members},
+                {m["asset"]: m["weight"] for m in members},
+                {m["asset"]: m["rank"] for m in members},
+                [n for n in (head["notes"] or "").split("\n") if n]))
+        for r in row_list.get(iid, []):
+            if r["effective"] < cut:
+                book.rows.append(ReviewRow(iid, r["review"], r["asset"], r["action"],
+                                           r["reason"]))
+                book.row_effective.append(r["effective"])
+        resume[iid] = cut
+    return resume
+
+
+def recalc(data: Any, previous: str | Path) -> RecalcResult:
+    """Recompute the previous output's indices on new data, only where changes reach."""
+    from daix.engine.backfill import _bound, _prices, multi_levels, run_reviews, select_indices
+    from daix.engine.market import AsOf, build_price_grid
+    from daix.engine.outputs import build_tables, manifest_for
+    from daix.engine.single import TickStream, single_levels
+    from daix.engine.state import input_state
+
+    t_start = time.perf_counter()
+    previous = Path(previous)
+    manifest, prev_tables, old, baskets, rows = _load_previous(previous)
+    params = manifest["parameters"]
+    defs = select_indices(params.get("indices"), None)
+    ds = DataSet(data)
+    new = {(t, k, m): h for t, k, m, h in input_state(ds)}
+    changes = changed_slices(old, new)
+    reached = reach(changes, defs, old, new, bool(params.get("derived_prices")))
+    hourly = bool(params.get("hourly"))
+    start_ns, end_ns = _bound(params.get("start")), _bound(params.get("end"), end_of_day=True)
+    todo = [d for d in defs if d.id in reached]
+    timings: dict[str, float] = {"hash_and_compare": time.perf_counter() - t_start}
+    series: list = []
+    books: dict = {}
+    grid = None
+    skipped: dict[str, str] = dict(manifest.get("skipped", {}))
+    if todo:
+        t = time.perf_counter()
+        prices, _ = _prices(ds)
+        grid = build_price_grid(prices, ds.label("prices"))
+        fx = AsOf.from_table(ds.table("fx", required=False), "currency", "usd_per_unit")
+        timings["read_prices"] = time.perf_counter() - t
+        multi = [d for d in todo if d.family != "single"]
+        if multi:
+            t = time.perf_counter()
+            # Grayscale indices are rerun whole, with every requested one of the family.
+            gs = [d for d in defs if d.family == "grayscale"]
+            if any(d.family == "grayscale" for d in multi):
+                multi = [d for d in multi if d.family != "grayscale"] + gs
+            books = run_reviews(ds, grid, multi, restore=lambda bks: restore_books(
+                bks, reached, baskets, rows))
+            series += multi_levels(grid, multi, books, hourly)
+            timings["reviews_and_levels"] = time.perf_counter() - t
+            for d in multi:
+                skipped.pop(d.id, None)
+                if not books[d.id].baskets:
+                    skipped[d.id] = ("no review with its cut-off and price time inside the data "
+                                     "(SPEC §4.1)")
+        ticks = TickStream(prices)
+        for d in (d for d in todo if d.family == "single"):
+            skipped.pop(d.id, None)
+            s = single_levels(d, grid, ticks, fx, hourly)
+            if s is None:
+                skipped[d.id] = f"no {d.window} fix of {d.asset} in the prices table"
+            else:
+                series.append(s)
+    recomputed = {s.index for s in series} | set(books)
+    levels, constituents, reviews = build_tables(series, books, start_ns, end_ns)
+    levels, constituents, reviews = (
+        _merge(new_t, prev_tables[name], recomputed | set(reached))
+        for name, new_t in (("levels", levels), ("constituents", constituents),
+                            ("reviews", reviews)))
+    timings["total"] = time.perf_counter() - t_start
+    new_manifest = manifest_for(ds, defs, levels, constituents, reviews, timings, skipped,
+                                params, grid)
+    new_manifest["recalc"] = {
+        "previous": str(previous),
+        "changes": [list(c) for c in changes[:1000]],
+        "n_changes": len(changes),
+        "recomputed": sorted(recomputed),
+        "reached_from": {i: ("start" if v == FROM_START else _iso(v))
+                         for i, v in sorted(reached.items())},
+    }
+    from daix.engine.backfill import BackfillResult
+
+    result = BackfillResult(levels, constituents, reviews, new_manifest, books, ds)
+    return RecalcResult(result, diff(prev_tables, result), reached, changes)
+
+
+def _iso(ns: float) -> str:
+    from daix.timeutil import ns_to_iso
+
+    return ns_to_iso(int(ns))
+
+
+def _merge(new_t, prev_t, replaced: set[str]):
+    """Rows of recomputed indices from ``new_t``, others from ``prev_t``, in catalogue order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keep = prev_t.filter(pc.invert(pc.is_in(prev_t.column("index"),
+                                            value_set=pa.array(sorted(replaced), pa.string()))))
+    both = pa.concat_tables([keep, new_t.cast(keep.schema)])
+    position = {iid: k for k, iid in enumerate(CATALOGUE)}
+    pos = np.array([position.get(i, len(position)) for i in both.column("index").to_pylist()])
+    order = np.argsort(pos, kind="stable")  # within an index both parts keep their order
+    return both.take(pa.array(order))
+
+
+def diff(prev: dict, result) -> Any:
+    """Per index: changed or not, first changed calculation time, number of changed levels,
+    largest absolute and relative change, changed constituent and review rows (SPEC §7.1)."""
+    import pyarrow as pa
+
+    ts_type = pa.timestamp("ns", tz="UTC")
+    old_l, new_l = _by_index(prev["levels"]), _by_index(result.levels)
+    old_c, new_c = _row_sets(prev["constituents"]), _row_sets(result.constituents)
+    old_r, new_r = _row_sets(prev["reviews"]), _row_sets(result.reviews)
+    out: dict[str, list] = {k: [] for k in ("index", "changed", "first_changed",
+                                            "changed_levels", "max_abs_change",
+                                            "max_rel_change", "changed_constituents",
+                                            "changed_reviews")}
+    for iid in [i for i in CATALOGUE if i in set(old_l) | set(new_l) | set(old_c)
+                | set(new_c) | set(old_r) | set(new_r)]:
+        a = old_l.get(iid, {})
+        b = new_l.get(iid, {})
+        moved = sorted(t for t in set(a) | set(b) if a.get(t) != b.get(t))
+        abs_ch = [abs(b[t][0] - a[t][0]) for t in moved if t in a and t in b]
+        rel_ch = [abs(b[t][0] / a[t][0] - 1) for t in moved if t in a and t in b and a[t][0]]
+        n_c = len(old_c.get(iid, set()) ^ new_c.get(iid, set()))
+        n_r = len(old_r.get(iid, set()) ^ new_r.get(iid, set()))
+        out["index"].append(iid)
+        out["changed"].append(bool(moved or n_c or n_r))
+        out["first_changed"].append(moved[0] if moved else None)
+        out["changed_levels"].append(len(moved))
+        out["max_abs_change"].append(max(abs_ch) if abs_ch else (None if not moved else 0.0))
+        out["max_rel_change"].append(max(rel_ch) if rel_ch else (None if not moved else 0.0))
+        out["changed_constituents"].append(n_c)
+        out["changed_reviews"].append(n_r)
+    return pa.table({**out, "first_changed": pa.array(out["first_changed"], pa.int64()
+                                                      ).cast(ts_type)})
+
+
+def _by_index(levels) -> dict[str, dict[int, tuple]]:
+    out: dict[str, dict[int, tuple]] = {}
+    idx = levels.column("index").to_pylist()
+    ts = levels.column("ts").cast("int64").to_pylist()
+    lv = levels.column("level").to_pylist()
+    dv = levels.column("divisor").to_pylist()
+    st = levels.column("status").to_pylist()
+    for i, t, v, d, s in zip(idx, ts, lv, dv, st, strict=True):
+        out.setdefault(i, {})[t] = (v, d, s)
+    return out
+
+
+def _row_sets(table) -> dict[str, set]:
+    import pyarrow as pa
+
+    out: dict[str, set] = {}
+    cols = {}
+    for name in table.column_names:
+        col = table.column(name)
+        cols[name] = (col.cast(pa.int64()).to_pylist() if pa.types.is_timestamp(col.type)
+                      else col.to_pylist())
+    for k, iid in enumerate(cols["index"]):
+        out.setdefault(iid, set()).add(tuple(cols[c][k] for c in table.column_names))
+    return out
+
+
+def write_recalc(res: RecalcResult, out_dir: str | Path, previous: str | Path) -> Path:
+    """Write the new output directory (never the previous one) with ``diff.parquet``."""
+    import pyarrow.parquet as pq
+
+    from daix.engine.outputs import write_backfill
+
+    if Path(out_dir).resolve() == Path(previous).resolve():
+        raise ConfigError("--out must differ from --previous: recalc never overwrites it")
+    return write_backfill(res.result, out_dir,
+                          extra=lambda tmp: pq.write_table(res.diff, tmp / "diff.parquet"))
+
+
+__all__ = ["RecalcResult", "diff", "reach", "recalc", "write_recalc"]

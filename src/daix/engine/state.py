@@ -1,0 +1,194 @@
+"""What a backfill keeps for a later ``recalc`` (SPEC §7): fine-grained input hashes and the
+review state of every index, written under ``state/`` of the output directory.
+
+- ``state/hashes.parquet``: one content hash per input table, key (asset, asset|window,
+  currency, list...) and month, so that a recalc sees exactly which slices changed;
+- ``state/baskets.parquet``: every basket of every multi-asset index (a checkpoint at each
+  review, reset and deletion: E, C, kind, members with supply, factor, market value, weight,
+  rank), from which a recalc restores an index just before its earliest change;
+- ``state/rows.parquet``: the review rows, each with the E of the review, reset or deletion
+  that wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from daix.io import DataSet
+
+#: Per input table: (key columns, time column, value columns) of the hash groups.
+HASH_LAYOUT: dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]] = {
+    "prices": (("asset", "window"), "ts", ("price",)),
+    "supply": (("asset",), "ts", ("circulating_supply",)),
+    "volume": (("asset",), "date", ("volume_usd",)),
+    "fx": (("currency",), "ts", ("usd_per_unit",)),
+    "trades": (("asset",), "ts", ("price", "size", "exchange", "quote")),
+    "deletions": (("asset",), "ts", ()),
+    "universe": (("asset",), "review", ("total_cap", "class", "liquidity_pass",
+                                         "new_entrant")),
+    "lists": (("list",), "review", ("asset",)),
+    "assets": (("asset",), None, ("name", "sector", "subsector")),
+    "exchanges": (("exchange",), None, ("valid_from", "valid_to")),
+}
+
+
+def _string_hash(value: str | None) -> int:
+    if value is None:
+        return 0x5BD1E995
+    digest = hashlib.blake2b(value.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def _codes(col):
+    """(int64 codes with -1 for null, distinct values) of a text column."""
+    from daix.engine.market import dictionary_codes
+
+    idx, values = dictionary_codes(col)
+    idx = idx.astype(np.int64)
+    if values and values[-1] is None:
+        idx[idx == len(values) - 1] = -1
+        values = values[:-1]
+    return idx, values
+
+
+def _as_int64(col) -> np.ndarray:
+    """Row values as int64 bit patterns: numbers, instants, booleans, or text hashes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    t = col.type
+    if pa.types.is_floating(t):
+        arr = pc.fill_null(col, np.nan).to_numpy().astype(np.float64, copy=False)
+        return arr.view(np.int64)
+    if pa.types.is_timestamp(t) or pa.types.is_integer(t):
+        return pc.fill_null(col.cast(pa.int64()), -(2**63)).to_numpy()
+    if pa.types.is_boolean(t):
+        return pc.fill_null(col.cast(pa.int64()), 2).to_numpy()
+    idx, values = _codes(col)
+    lookup = np.array([_string_hash(v) for v in values] + [_string_hash(None)], np.int64)
+    return lookup[idx]  # -1 (null) takes the last entry
+
+
+def _when(table, column: str | None) -> tuple[np.ndarray, bool]:
+    """(instants in ns, or days with the flag True) of a table's time column."""
+    import pyarrow as pa
+
+    n = table.num_rows
+    if column is None:
+        return np.zeros(n, dtype=np.int64), True
+    col = table.column(column)
+    if pa.types.is_timestamp(col.type):
+        return col.cast(pa.int64()).to_numpy(), False
+    if pa.types.is_date32(col.type):
+        return col.cast(pa.int32()).to_numpy().astype(np.int64), True
+    # Review months "YYYY-MM": the first day of the month.
+    months = np.array(col.to_pylist(), dtype="datetime64[M]")
+    return months.astype("datetime64[D]").astype(np.int64), True
+
+
+def table_hashes(name: str, table) -> list[tuple[str, str, str, int]]:
+    """Rows (table, key, month, hash) of one input table (SPEC §7.2)."""
+    from daix.kernels.hashing import group_hash_nb, month_of_day_nb
+
+    key_cols, when_col, value_cols = HASH_LAYOUT[name]
+    if table.num_rows == 0:
+        return []
+    when, is_days = _when(table, when_col)
+    parts = [_codes(table.column(c)) for c in key_cols]
+    key = parts[0][0].copy()
+    labels = [[v] for v in parts[0][1]]
+    for idx, values in parts[1:]:
+        key = np.where((key >= 0) & (idx >= 0), key * len(values) + idx, -1)
+        labels = [[*lab, v] for lab in labels for v in values]
+    n_keys = len(labels)
+    days = when if is_days else when // 86_400_000_000_000
+    month_lo = int(month_of_day_nb(int(days.min())))
+    month_hi = int(month_of_day_nb(int(days.max())))
+    n_months = month_hi - month_lo + 1
+    values = [_as_int64(table.column(c)) for c in value_cols]
+    if name == "trades":
+        # Row order matters for bit-identical fixes: bind each trade to its position.
+        values = [*values[:3], values[3] ^ np.arange(len(key), dtype=np.int64)]
+    while len(values) < 4:
+        values.append(when)
+    sums = group_hash_nb(key, when, is_days, month_lo, n_months, n_keys, values[0],
+                         values[1], values[2], values[3], len(value_cols))
+    out = []
+    for g in np.flatnonzero(sums):
+        k, m = divmod(int(g), n_months)
+        month = month_lo + m
+        out.append((name, "|".join(str(x) for x in labels[k]),
+                    f"{1970 + month // 12:04d}-{month % 12 + 1:02d}", int(sums[g].view(np.int64))))
+    return out
+
+
+def input_state(ds: DataSet) -> list[tuple[str, str, str, int]]:
+    """Hashes of every input table present (SPEC §7.2)."""
+    out = []
+    for name in HASH_LAYOUT:
+        if ds.has(name):
+            out.extend(table_hashes(name, ds.table(name, dictionary=True)))
+    return out
+
+
+def hashes_table(rows: list[tuple[str, str, str, int]]):
+    import pyarrow as pa
+
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    return pa.table({"table": pa.array(cols[0], pa.string()), "key": pa.array(cols[1], pa.string()),
+                     "month": pa.array(cols[2], pa.string()),
+                     "hash": pa.array(cols[3], pa.int64())})
+
+
+def baskets_tables(books: dict):
+    """The baskets and review rows of every book, each row tied to its basket (seq)."""
+    import pyarrow as pa
+
+    ts = pa.timestamp("ns", tz="UTC")
+    b: dict[str, list] = {k: [] for k in ("index", "seq", "month", "kind", "effective", "close",
+                                          "asset", "position", "supply", "factor",
+                                          "market_value", "weight", "rank", "notes")}
+    r: dict[str, list] = {k: [] for k in ("index", "effective", "review", "asset", "action",
+                                          "reason")}
+    for iid, book in books.items():
+        for seq, basket in enumerate(book.baskets):
+            members = basket.members or [None]  # an empty (suspended) basket keeps one row
+            for pos, a in enumerate(members):
+                for k, v in (("index", iid), ("seq", seq), ("month", basket.month),
+                             ("kind", basket.kind), ("effective", basket.effective),
+                             ("close", basket.close), ("asset", a), ("position", pos),
+                             ("supply", None if a is None else basket.supply[a]),
+                             ("factor", None if a is None else basket.factor[a]),
+                             ("market_value", None if a is None else basket.market_value[a]),
+                             ("weight", None if a is None else basket.weight[a]),
+                             ("rank", None if a is None else basket.rank[a]),
+                             ("notes", "\n".join(basket.notes))):
+                    b[k].append(v)
+        for row, effective in zip(book.rows, book.row_effective, strict=True):
+            r["index"].append(iid)
+            r["effective"].append(effective)
+            for k in ("review", "asset", "action", "reason"):
+                r[k].append(getattr(row, k))
+    baskets = pa.table({**b, "effective": pa.array(b["effective"], pa.int64()).cast(ts),
+                        "close": pa.array(b["close"], pa.int64()).cast(ts)})
+    rows = pa.table(r, schema=pa.schema([("index", pa.string()), ("effective", pa.int64()),
+                                         ("review", pa.string()), ("asset", pa.string()),
+                                         ("action", pa.string()), ("reason", pa.string())]))
+    return baskets, rows
+
+
+def write_state(result, ds: DataSet, directory: Path) -> None:
+    """Write ``state/`` beside the SPEC §6.3 files (inside the temporary output directory)."""
+    import pyarrow.parquet as pq
+
+    state = directory / "state"
+    state.mkdir(exist_ok=True)
+    pq.write_table(hashes_table(input_state(ds)), state / "hashes.parquet")
+    baskets, rows = baskets_tables(result.books)
+    pq.write_table(baskets, state / "baskets.parquet")
+    pq.write_table(rows, state / "rows.parquet")
