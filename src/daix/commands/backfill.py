@@ -57,6 +57,11 @@ def echo_summary(result, out_dir: str) -> None:
                f"{c['constituents']:,} constituent rows, {c['reviews']:,} review rows")
     for index, why in sorted(m["skipped"].items()):
         click.echo(f"  skipped {index}: {why}")
+    rows = (m.get("data") or {}).get("price_rows", {}).get("rows")
+    total = m["timings_s"].get("total")
+    if rows and total:
+        click.echo(f"  read {rows:,} price rows; {rows / total:,.0f} rows/s, "
+                   f"{c['levels'] / total:,.0f} levels/s end to end")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in m["timings_s"].items())
     click.echo(f"  time: {stages}")
 
