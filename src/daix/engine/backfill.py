@@ -8,7 +8,6 @@ is returned, not what is computed (SPEC §4.1).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ class BackfillResult:
     manifest: dict
     books: dict = field(default_factory=dict, repr=False)
     dataset: Any = field(default=None, repr=False)  # the inputs, for state/ (SPEC §7)
+    state_hashes: Any = field(default=None, repr=False)  # their hashes, being computed
 
 
 def select_indices(indices: Iterable[str] | None = None, family: str | None = None
@@ -65,13 +65,15 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
         raise ConfigError("no index selected")
     start_ns, end_ns = _bound(start), _bound(end, end_of_day=True)
     multi = [d for d in defs if d.family != "single"]
-    prices, derived = _prices(ds)  # Arrow decodes on every core meanwhile
+    prices, derived = _prices(ds)  # decoded by Arrow on every core
     timings["read_prices"] = time.perf_counter() - t0
     # While the price matrix and the reviews run (mostly on one core): the other tables are
     # read and validated, and the input files hashed, in background threads.
-    if os.environ.get("DAIX_PREFETCH", "1") != "0":
-        ds.prefetch(["fx", *(REVIEW_TABLES if multi else ())])
+    ds.prefetch(["fx", *(REVIEW_TABLES if multi else ())])
     hashes = InputHashes(ds)
+    from daix.engine.state import StateHashes
+
+    state_hashes = StateHashes(ds)  # for state/ (SPEC §7), also in the background
 
     from daix.engine.market import AsOf, build_price_grid
     from daix.engine.single import TickStream, single_levels
@@ -121,7 +123,9 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
                             dict(indices=[d.id for d in defs], start=start, end=end,
                                  hourly=hourly, family=family, derived_prices=derived),
                             grid, inputs=inputs)
-    return BackfillResult(levels, constituents, reviews, manifest, books, ds)
+    result = BackfillResult(levels, constituents, reviews, manifest, books, ds)
+    result.state_hashes = state_hashes
+    return result
 
 
 #: The tables the reviews read (``Reference.from_dataset``), prefetched when there are reviews.

@@ -128,12 +128,28 @@ def table_hashes(name: str, table) -> list[tuple[str, str, str, int]]:
 
 
 def input_state(ds: DataSet) -> list[tuple[str, str, str, int]]:
-    """Hashes of every input table present (SPEC §7.2)."""
+    """Hashes of every input table present (SPEC §7.2). Tables are taken as the engine reads
+    them (prices with their dictionary codes), so nothing is read twice."""
     out = []
     for name in HASH_LAYOUT:
         if ds.has(name):
-            out.extend(table_hashes(name, ds.table(name, dictionary=True)))
+            out.extend(table_hashes(name, ds.table(name, dictionary=name == "prices")))
     return out
+
+
+class StateHashes:
+    """:func:`input_state` computed in a background thread from construction on (the hashing
+    kernel releases the GIL), so a backfill pays for it only while it is busy elsewhere."""
+
+    def __init__(self, ds: DataSet) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-state")
+        self._future = pool.submit(input_state, ds)
+        pool.shutdown(wait=False)
+
+    def result(self) -> list[tuple[str, str, str, int]]:
+        return self._future.result()
 
 
 def hashes_table(rows: list[tuple[str, str, str, int]]):
@@ -188,7 +204,9 @@ def write_state(result, ds: DataSet, directory: Path) -> None:
 
     state = directory / "state"
     state.mkdir(exist_ok=True)
-    pq.write_table(hashes_table(input_state(ds)), state / "hashes.parquet")
+    pending = getattr(result, "state_hashes", None)
+    rows = pending.result() if pending is not None else input_state(ds)
+    pq.write_table(hashes_table(rows), state / "hashes.parquet")
     baskets, rows = baskets_tables(result.books)
     pq.write_table(baskets, state / "baskets.parquet")
     pq.write_table(rows, state / "rows.parquet")
