@@ -47,6 +47,20 @@ class Context:
                 return u
         return None
 
+    def review_inputs(self, index: IndexDef, ev: ReviewEvent,
+                      asset: str) -> tuple[float, float] | str:
+        """(supply at the cut-off, fix at the review price time) of a candidate, or why it is
+        ineligible: deleted before E (SPEC §8.5), no or non-positive supply or no price (§3.8)."""
+        if self.deleted_by(asset, ev.effective) is not None:
+            return DELETED
+        s = self.ref.supply.at(asset, ev.cutoff)
+        if not s > 0:
+            return NO_SUPPLY
+        p = self.fresh(index, ev.price_time, asset)
+        if not p > 0:
+            return NO_PRICE
+        return s, p
+
     def computable(self, ev: ReviewEvent) -> bool:
         """A review is computed when its cut-off and price time lie in the data (SPEC §8.3)."""
         return self.grid.inside(ev.cutoff) and self.grid.inside(ev.price_time)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from daix.calendars import ReviewEvent
 from daix.catalogue import IndexDef
 from daix.engine.baskets import Basket, rank_by_value, weigh
-from daix.engine.context import DELETED, NO_CUTOFF_FIX, NO_PRICE, NO_SUPPLY, Book
+from daix.engine.context import NO_CUTOFF_FIX, Book
 from daix.engine.selection import buffer_select, rank
 
 
@@ -43,17 +43,11 @@ def custom_review(book: Book, ev: ReviewEvent) -> None:
         if asset in excluded:
             why[asset] = f"on the {index.exclusion_list} list in force (SPEC §4.2)"
             continue
-        if ctx.deleted_by(asset, ev.effective) is not None:
-            why[asset] = screened[asset] = DELETED
+        found = ctx.review_inputs(index, ev, asset)
+        if isinstance(found, str):
+            why[asset] = screened[asset] = found
             continue
-        s = ctx.ref.supply.at(asset, ev.cutoff)
-        if not s > 0:
-            why[asset] = screened[asset] = NO_SUPPLY
-            continue
-        p = ctx.fresh(index, ev.price_time, asset)
-        if not p > 0:
-            why[asset] = screened[asset] = NO_PRICE
-            continue
+        s, p = found
         if top:
             pc = ctx.fresh(index, ev.cutoff, asset)
             if not pc > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from daix.calendars import ReviewEvent
 from daix.engine.baskets import weights_of
-from daix.engine.context import DELETED, NO_PRICE, NO_SUPPLY, Book
+from daix.engine.context import Book
 from daix.engine.custom import finish_review
 from daix.engine.selection import buffer_select, rank, turnover_keeps_factors
 
@@ -38,17 +38,11 @@ def select_review(book: Book, ev: ReviewEvent) -> None:
         if not row.liquidity_pass:
             why[asset] = screened[asset] = "failed the liquidity test (SPEC §8.4)"
             continue
-        if ctx.deleted_by(asset, ev.effective) is not None:
-            why[asset] = screened[asset] = DELETED
+        found = ctx.review_inputs(index, ev, asset)
+        if isinstance(found, str):
+            why[asset] = screened[asset] = found
             continue
-        s = ctx.ref.supply.at(asset, ev.cutoff)
-        if not s > 0:
-            why[asset] = screened[asset] = NO_SUPPLY
-            continue
-        p = ctx.fresh(index, ev.price_time, asset)
-        if not p > 0:
-            why[asset] = screened[asset] = NO_PRICE
-            continue
+        s, p = found
         supply[asset], price[asset], mv[asset] = s, p, p * s
     n, ins, outs = index.ranked
     sel = buffer_select(rank(mv), previous, n, ins, outs, why)
