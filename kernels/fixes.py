@@ -8,12 +8,13 @@ stream. A series' buckets are contiguous, so that the sums of a time range, and 
 are read in order.
 
 Trades in time order are added in one pass by threads owning disjoint time ranges of whole
-buckets. Trades in any other order are first sorted by bucket with a stable counting sort
-(a histogram, then a scatter of (size, USD price * size, series) records), so that the sums
-read their bucket rows from cache; threads then own disjoint ranges of buckets. Either way each
-cell is summed in input order by exactly one thread, so the sums do not depend on the number of
-threads nor on how the input is split into batches, bit for bit. The module also holds the
-dictionary encoder of the trades' text columns.
+buckets. Trades in any other order are first sorted by runs of buckets with a stable counting
+sort (a histogram, then a scatter of (size, USD price * size, cell) records, each part of the
+rows with its own write positions), so that the sums of one run are in cache while its trades
+are added; threads then own disjoint runs of buckets. Either way each cell is summed in input
+order by exactly one thread, so the sums do not depend on the number of threads nor on how the
+input is split into batches, bit for bit. The module also holds the dictionary encoder of the
+trades' text columns.
 
 Every window is then a run of consecutive buckets (SPEC §1.3: a window of length w ending at T
 holds ``T - w <= ts < T``): the fix at the k-th grid time uses buckets ``first + k * step`` to
@@ -42,8 +43,9 @@ ACC_V = 0
 ACC_PV = 1
 ACC_N = 2
 
+#: Hashing of the text encoder: a word of ones (masks), and 2**64 / golden ratio.
 ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
-GOLDEN = np.uint64(11400714819323198485)  # 2**64 / golden ratio, for multiplicative hashing
+GOLDEN = np.uint64(11400714819323198485)
 
 
 @jit
@@ -164,9 +166,9 @@ def accumulate_sorted_nb(
 
     Partition ``j`` owns the trades with ``owner_from[j] <= ts < owner_from[j + 1]`` (bounds on
     bucket edges, the last partition open-ended), so each cell is summed in input order by one
-    thread. State (updated): ``acc[series, bucket, V/PV/N]``, ``counts[partition, slot]``,
-    ``asset_seen[partition, asset]`` (every trade read) and ``series_used[partition,
-    series]`` (every trade used).
+    thread. State (updated): ``acc[series, bucket, V/PV/N]`` (the series in use),
+    ``counts[partition, slot]``, ``asset_seen[partition, asset]`` (every trade read) and
+    ``series_used[partition, series]`` (every trade used).
     """
     n_buckets = acc.shape[1]
     end_ns = base_ns + n_buckets * bucket_ns
@@ -206,6 +208,15 @@ def accumulate_sorted_nb(
                 b = _bucket_nb(t, base_ns, bucket_ns, inv_bucket)
                 b_lo = base_ns + b * bucket_ns
                 b_hi = b_lo + bucket_ns
+                if b + 1 < n_buckets:
+                    # trades in time order reach the next bucket next: read its cells now,
+                    # series after series, so that they are in cache rather than missed one
+                    # by one (a fifth faster)
+                    warm = 0.0
+                    for x in range(acc.shape[0]):
+                        warm += acc[x, b + 1, ACC_N]
+                    if warm < 0.0:
+                        tally[OUTSIDE_RANGE] += 1  # never: counts are >= 0; keeps the reads
             r = fx_flat[q, b]
             if not (r == r):
                 c = _fx_row_nb(fx_ts, fx_at, q, b, t)
@@ -483,11 +494,13 @@ def dictionary_codes_nb(offsets, data, words, row_lo, row_hi, codes, bits):
     ``(first, complete)``: ``first[c]`` the row where string ``c`` first appears; ``complete``
     False when more than ``2**bits / 4`` strings did not fit (call again with more bits).
 
-    A string of up to 8 bytes is one word (its bytes, zeros above), read from ``words`` (the
+    A string of 1 to 8 bytes is one word (its bytes, zeros above), read from ``words`` (the
     data as 64-bit words, empty when not 8-byte aligned) with two reads and shifts; a longer
     one is hashed (FNV-1a) and compared byte by byte. Each slot of the open-addressing table
-    holds a key, its length and its code. (The table does not grow and the key is computed in
-    the loop: either made it 1.5 to 3 times slower.)
+    holds a key, its length and its code. (The key is computed in the loop and the table does
+    not grow: a helper function for the key, or a growing table, made the loop 1.5 to 3 times
+    slower. Encoding the three text columns together, one look-up per row, saved little and
+    needs large tables when assets x markets is large.)
     """
     size = 1 << bits
     mask = size - 1

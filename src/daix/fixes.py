@@ -341,8 +341,8 @@ class _Accumulator:
             np.ascontiguousarray(ex_seg[:, 1]), *periods, np.int64(self.base),
             np.int64(self.bucket))
         if ordered:
-            _kernel().accumulate_sorted_nb(*common, self._owners(batch.ts, parts), self.acc,
-                                           self.counts, seen, used)
+            _kernel().accumulate_sorted_nb(*common, self._owners(batch.ts, parts),
+                                           self.acc[: self.n_series], self.counts, seen, used)
         else:
             self._add_unsorted(batch, common, seen, used, parts)
         self.asset_seen[maps[0][seen.any(axis=0)]] = True

@@ -20,7 +20,7 @@ from daix.errors import InputError
 #: Rows per batch when reading a file, and of a table in memory (results do not depend on
 #: them; fewer, larger batches start the threads fewer times).
 DEFAULT_BATCH_ROWS = 1 << 21
-MEMORY_BATCH_ROWS = 1 << 23
+MEMORY_BATCH_ROWS = 1 << 22
 #: Text columns of at least this many rows are encoded in row ranges on several threads.
 PARALLEL_ENCODE_ROWS = 1 << 16
 TRADE_COLUMNS = ("ts", "asset", "exchange", "quote", "price", "size")
@@ -55,6 +55,7 @@ class TradeSource:
         #: encode into the same code buffers every batch (a batch is then valid until the next)
         self.reuse_buffers = reuse_buffers
         self._buffers: dict[str, Any] = {}
+        self._text_bits: dict[str, int] = {}  # log2 of the slots of a column's table
         self.label = ds.label("trades")
         self.path = ds.path("trades") if ds.root is not None else None
         self.total_batches: int | None = None
@@ -201,7 +202,7 @@ class TradeSource:
         """Codes and values of text columns without nulls, from their Arrow buffers.
 
         Each column is cut into one row range per thread; the ranges are encoded at the same
-        time (the kernels release the GIL), then their dictionaries are merged in row order
+        time (the kernel releases the GIL), then their dictionaries are merged in row order
         and the codes of later ranges renumbered, which gives the codes and the order of first
         appearance of one pass over the whole column.
         """
@@ -216,7 +217,14 @@ class TradeSource:
 
         def encode(task):
             name, lo, hi = task
-            return _encode_range(buffers[name], codes[name], lo, hi)
+            bits = self._text_bits.get(name, 10)
+            while True:  # a larger table until every distinct value fits
+                first, complete = k.dictionary_codes_nb(*buffers[name], lo, hi, codes[name],
+                                                        bits)
+                if complete:
+                    self._text_bits[name] = max(bits, self._text_bits.get(name, 10))
+                    return first
+                bits += 3
 
         def renumber(task):
             name, remap, lo, hi = task
@@ -262,16 +270,6 @@ class TradeSource:
             if len(found) >= 5:
                 break
         return found[:5]
-
-
-def _encode_range(buffers, codes, lo: int, hi: int):
-    """Rows ``lo:hi`` of a text column encoded into ``codes``; the first row of each value."""
-    bits = 10
-    while True:  # a larger table until every distinct value fits
-        first, complete = _kernel().dictionary_codes_nb(*buffers, lo, hi, codes, bits)
-        if complete:
-            return first
-        bits += 3
 
 
 def _merge_dictionaries(columns: dict, tasks: list, firsts: list):
