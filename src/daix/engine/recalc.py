@@ -195,7 +195,8 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     params = manifest["parameters"]
     defs = select_indices(params.get("indices"), None)
     ds = DataSet(data)
-    new = {(t, k, m): h for t, k, m, h in input_state(ds)}
+    new_rows = input_state(ds)
+    new = {(t, k, m): h for t, k, m, h in new_rows}
     changes = changed_slices(old, new)
     reached = reach(changes, defs, old, new, bool(params.get("derived_prices")))
     hourly = bool(params.get("hourly"))
@@ -256,7 +257,18 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     from daix.engine.backfill import BackfillResult
 
     result = BackfillResult(levels, constituents, reviews, new_manifest, books, ds)
+    result.state_hashes = _Done(new_rows)  # state/ of the new output: hashed once, above
     return RecalcResult(result, diff(prev_tables, result), reached, changes)
+
+
+class _Done:
+    """A finished result with the ``result()`` method of :class:`daix.engine.state.StateHashes`."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 def _iso(ns: float) -> str:
