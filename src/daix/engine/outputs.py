@@ -195,6 +195,11 @@ def write_backfill(result, out_dir: str | os.PathLike, overwrite: bool = True,
             from daix.engine.state import write_state
 
             write_state(result, result.dataset, tmp)
+            result.manifest["state"] = {
+                "hashes": "state/hashes.parquet (content hash per input table, key, month)",
+                "baskets": "state/baskets.parquet (every basket of every index: checkpoints)",
+                "rows": "state/rows.parquet (review rows with the E that wrote them)",
+            }
         if extra is not None:
             extra(tmp)
         (tmp / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str))
