@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import pytest
+from rss import current_rss, peak_rss, reset_peak_rss
 
 N_ASSETS = int(os.environ.get("DAIX_BENCH_ASSETS", 500))
 YEARS = float(os.environ.get("DAIX_BENCH_YEARS", 10))
@@ -44,47 +45,6 @@ READ_TABLES = ("prices", "fx", "supply", "assets", "universe", "lists", "volume"
 OUTPUT_TABLES = ("levels", "constituents", "reviews")
 
 RESULTS: dict[str, object] = {}
-
-
-# --- memory ------------------------------------------------------------------------------
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark of this process (Linux ``clear_refs``); False if not
-    possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _status(field: str) -> float | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(f"{field}:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def peak_rss() -> float:
-    """Peak resident set size of this process in bytes (since the last reset where possible)."""
-    peak = _status("VmHWM")
-    if peak is not None:
-        return peak
-    import resource
-
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def current_rss() -> float:
-    """Resident set size of this process in bytes now (NaN where unknown)."""
-    rss = _status("VmRSS")
-    return rss if rss is not None else float("nan")
 
 
 # --- the two workloads -----------------------------------------------------------------------

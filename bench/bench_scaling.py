@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rss import peak_rss, reset_peak_rss
 
 N_ASSETS = int(os.environ.get("DAIX_BENCH_SCALING_ASSETS", 200))
 LENGTHS = tuple(float(y) for y in os.environ.get("DAIX_BENCH_SCALING_YEARS", "1,4,16").split(","))
@@ -72,29 +73,6 @@ def index_hours(levels, grid_end_ns: int) -> tuple[int, dict[str, float]]:
 # --- the child process ---------------------------------------------------------------------------
 
 
-def _peak_rss() -> float:
-    """Peak resident set size of this process in bytes (since the last reset, on Linux)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def child(data: str, warm: str, out: str) -> dict[str, Any]:
     """One measured run (in a fresh process): warm up on ``warm``, then backfill ``data``."""
     import gc
@@ -107,13 +85,13 @@ def child(data: str, warm: str, out: str) -> dict[str, Any]:
     write_backfill(backfill(warm), Path(out) / "warm")
     load = time.perf_counter() - t0
     gc.collect()
-    reset = _reset_peak_rss()
+    reset = reset_peak_rss()
     t0 = time.perf_counter()
     result = backfill(data)
     t1 = time.perf_counter()
     write_backfill(result, Path(out) / "out")
     t2 = time.perf_counter()
-    peak = _peak_rss()
+    peak = peak_rss()
     grid_end = parse_instant(result.manifest["data"]["grid_end"])
     total, per = index_hours(result.levels, grid_end)
     return {"backfill": t1 - t0, "write": t2 - t1, "load": load, "peak_rss": peak,

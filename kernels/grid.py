@@ -14,27 +14,6 @@ NS_PER_HOUR = 3_600_000_000_000
 
 
 @jit
-def hourly_span_nb(ts, wcode, wslot):
-    """First and last whole-hour instant among rows whose window has a slot; (0, -1) if none."""
-    lo = np.int64(0)
-    hi = np.int64(-1)
-    found = False
-    for i in range(ts.shape[0]):
-        t = ts[i]
-        if t % NS_PER_HOUR != 0 or wslot[wcode[i]] < 0:
-            continue
-        if not found:
-            lo = t
-            hi = t
-            found = True
-        elif t < lo:
-            lo = t
-        elif t > hi:
-            hi = t
-    return lo, hi
-
-
-@jit
 def mark_used_nb(codes, used):
     """``used[codes[i]] = True`` for every row: which dictionary entries a chunk uses."""
     for i in range(codes.shape[0]):
@@ -43,7 +22,8 @@ def mark_used_nb(codes, used):
 
 @jit
 def span_and_used_nb(ts, wcode, wslot, acode, used):
-    """:func:`hourly_span_nb` of one chunk, and ``used[acode[i]] = True`` for every row (any
+    """First and last whole-hour instant among the rows of one chunk whose window has a slot,
+    and ``used[acode[i]] = True`` for every row (any
     window): which dictionary entries the rows use. Returns (lo, hi), (0, -1) if none."""
     lo = np.int64(0)
     hi = np.int64(-1)
