@@ -73,3 +73,38 @@ def scatter_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, out):
         else:
             bad += 1
     return used, bad, off
+
+
+@jit
+def patch_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, slot, out):
+    """Overwrite the cell ``out[row, column]`` of each on-grid row of window ``slot`` with its
+    price, NaN when the price is unusable (SPEC §8.2): a corrected row group laid over a kept
+    matrix. Returns (cells whose value changed, cells that were NaN before, cells NaN after)
+    among the rows written."""
+    changed = 0
+    was_nan = 0
+    now_nan = 0
+    n_rows = out.shape[0]
+    for i in range(ts.shape[0]):
+        if wslot[wcode[i]] != slot:
+            continue
+        t = ts[i]
+        if t % NS_PER_HOUR != 0:
+            continue
+        r = (t - grid_start) // NS_PER_HOUR
+        col = acol[acode[i]]
+        if r < 0 or r >= n_rows or col < 0:
+            continue
+        old = out[r, col]
+        p = price[i]
+        if not (p > 0.0 and np.isfinite(p)):
+            p = np.nan
+            now_nan += 1
+        if not np.isfinite(old):
+            was_nan += 1
+            if np.isfinite(p):
+                changed += 1
+        elif not np.isfinite(p) or p != old:
+            changed += 1
+        out[r, col] = p
+    return changed, was_nan, now_nan

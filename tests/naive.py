@@ -325,6 +325,71 @@ def price_grid_naive(rows: list[tuple], windows: tuple[str, ...], assets: list[s
     return start, cells, bad, off
 
 
+def patch_grid_naive(cells: dict, rows: list[tuple], window: str, start: int, n_rows: int,
+                     assets: list[str]) -> tuple[dict, int, int, int]:
+    """Lay rows ``(ts_ns, asset, window, price)`` over ``cells`` ({(hour, asset): price}, NaN
+    cells absent): each on-grid row of ``window`` sets its cell, or clears it when the price is
+    unusable. Returns (new cells, cells whose value changed, cells empty before among those
+    written, empty after)."""
+    hour = 3_600_000_000_000
+    out = dict(cells)
+    changed = was = now = 0
+    for ts, asset, w, price in rows:
+        r = (ts - start) // hour
+        if w != window or ts % hour or not 0 <= r < n_rows or asset not in assets:
+            continue
+        old = out.get((r, asset))
+        was += old is None
+        if price is not None and math.isfinite(price) and price > 0:
+            out[r, asset] = price
+        else:
+            out.pop((r, asset), None)
+            now += 1
+        changed += old != out.get((r, asset))
+    return out, changed, was, now
+
+
+# --- byte-range digests (SPEC §7.2), for kernels/digest.py -----------------------------------
+
+
+def range_digest_naive(data: bytes) -> tuple[int, int]:
+    """The digest of a byte string as ``range_digest_one_nb`` defines it: 8-byte little-endian
+    words (the last one zero-padded) dealt to four multiply-xorshift lanes, whole groups of
+    four first, then single words to lane 0, the ragged tail to lane 1; then splitmix64."""
+    mask = (1 << 64) - 1
+    mults = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+    h = [0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0, 0x082EFA98EC4E6C89]
+
+    def lane(k: int, x: int) -> None:
+        v = ((h[k] ^ x) * mults[k]) & mask
+        h[k] = v ^ (v >> 29)
+
+    def mix(x: int) -> int:  # splitmix64
+        x = (x + 0x9E3779B97F4A7C15) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    full = len(data) // 8
+    words = [int.from_bytes(data[8 * j:8 * j + 8], "little") for j in range(full)]
+    j = 0
+    while j + 4 <= full:
+        for k in range(4):
+            lane(k, words[j + k])
+        j += 4
+    while j < full:
+        lane(0, words[j])
+        j += 1
+    if len(data) % 8:
+        lane(1, int.from_bytes(data[8 * full:], "little"))
+    n = len(data)
+    d0 = mix(mix(mix(h[0] ^ n) ^ h[1]) ^ h[2])
+    d0 = mix(d0 ^ h[3])
+    d1 = mix(mix(mix(h[3] ^ ((n * mults[1]) & mask)) ^ h[2]) ^ h[1])
+    d1 = mix(d1 ^ h[0])
+    return d0, d1
+
+
 # --- chunk-by-chunk reading (SPEC §6.2, §2.7), for kernels/grid.py (mark_used_nb,
 # span_and_used_nb); kernels/keys.py (mark_keys_nb) is checked with first_duplicate_naive.
 

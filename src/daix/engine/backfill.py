@@ -32,6 +32,9 @@ class BackfillResult:
     books: dict = field(default_factory=dict, repr=False)
     dataset: Any = field(default=None, repr=False)  # the inputs, for state/ (SPEC §7)
     state_hashes: Any = field(default=None, repr=False)  # their hashes, being computed
+    grid: Any = field(default=None, repr=False)  # the price matrices, kept in state/
+    grid_source: Any = field(default=None, repr=False)  # window -> kept file it is equal to
+    kept_books: Any = field(default=None, repr=False)  # recalc: state/ rows of books kept
 
 
 def select_indices(indices: Iterable[str] | None = None, family: str | None = None
@@ -125,6 +128,7 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
                             grid, inputs=inputs)
     result = BackfillResult(levels, constituents, reviews, manifest, books, ds)
     result.state_hashes = state_hashes
+    result.grid = grid
     return result
 
 

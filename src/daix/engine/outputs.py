@@ -110,12 +110,15 @@ class InputHashes:
     """Content hashes of the input tables (SPEC §6.3), the files' computed in a background
     thread from construction on; :meth:`result` waits for them."""
 
-    def __init__(self, ds: DataSet) -> None:
+    def __init__(self, ds: DataSet, known: dict[str, str] | None = None) -> None:
+        """``known``: sha256 of files known to hold the bytes a previous run hashed."""
         from concurrent.futures import ThreadPoolExecutor
 
         self.ds = ds
+        self.known = {n: v for n, v in (known or {}).items()
+                      if ds.has(n) and ds.path(n) is not None}
         self.files = {name: ds.path(name) for name in INPUTS if ds.has(name)}
-        files = {n: p for n, p in self.files.items() if p is not None}
+        files = {n: p for n, p in self.files.items() if p is not None and n not in self.known}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-hash")
         self._future = self._pool.submit(lambda: {n: file_hash(p) for n, p in files.items()})
         self._pool.shutdown(wait=False)
@@ -124,7 +127,9 @@ class InputHashes:
         done = self._future.result()
         out = {}
         for name, path in self.files.items():
-            if path is not None:
+            if name in self.known:
+                out[name] = {"file": str(path), "sha256": self.known[name]}
+            elif path is not None:
                 out[name] = {"file": str(path), "sha256": done[name]}
             else:
                 table = self.ds.table(name)

@@ -115,6 +115,8 @@ def _list_reaches(name: str, d: IndexDef) -> bool:
 def _load_previous(previous: Path):
     import pyarrow.parquet as pq
 
+    from daix.engine.state import read_state
+
     if not (previous / "manifest.json").exists():
         raise InputError(f"{previous} is not a daix output directory (no manifest.json)")
     state = previous / "state"
@@ -123,20 +125,26 @@ def _load_previous(previous: Path):
     manifest = json.loads((previous / "manifest.json").read_text())
     tables = {n: pq.read_table(previous / f"{n}.parquet")
               for n in ("levels", "constituents", "reviews")}
-    hashes = pq.read_table(state / "hashes.parquet").to_pylist()
-    old = {(h["table"], h["key"], h["month"]): h["hash"] for h in hashes}
+    kept = read_state(state)
     baskets = pq.read_table(state / "baskets.parquet")
     rows = pq.read_table(state / "rows.parquet")
-    return manifest, tables, old, baskets, rows
+    return manifest, tables, kept, baskets, rows
 
 
 def restore_books(books: dict, reached: dict[str, float], baskets, rows) -> dict[str, int]:
     """Put back, into each reached Custom / Crypto Select book, its baskets and rows with E
     before the reached instant; returns index -> that instant (events from it on rerun)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from daix.engine.baskets import Basket, ReviewRow
 
+    wanted = sorted(i for i, b in books.items() if b.index.family != "grayscale"
+                    and reached.get(i, NEVER) != FROM_START)
+    if not wanted:
+        return {}
+    baskets = baskets.filter(pc.is_in(baskets.column("index"), value_set=pa.array(wanted)))
+    rows = rows.filter(pc.is_in(rows.column("index"), value_set=pa.array(wanted)))
     by_index: dict[str, list[dict]] = {}
     instants = baskets.set_column(
         baskets.schema.get_field_index("effective"), "effective",
@@ -183,36 +191,59 @@ def restore_books(books: dict, reached: dict[str, float], baskets, rows) -> dict
 
 def recalc(data: Any, previous: str | Path) -> RecalcResult:
     """Recompute the previous output's indices on new data, only where changes reach."""
-    from daix.engine.backfill import _bound, _prices, multi_levels, run_reviews, select_indices
-    from daix.engine.market import AsOf, build_price_grid
-    from daix.engine.outputs import build_tables, manifest_for
+    from daix.engine.backfill import (
+        BackfillResult,
+        _bound,
+        _prices,
+        multi_levels,
+        run_reviews,
+        select_indices,
+    )
+    from daix.engine.changes import update_state
+    from daix.engine.market import AsOf
+    from daix.engine.outputs import InputHashes, build_tables, manifest_for
     from daix.engine.single import TickStream, single_levels
-    from daix.engine.state import input_state
 
     t_start = time.perf_counter()
     previous = Path(previous)
-    manifest, prev_tables, old, baskets, rows = _load_previous(previous)
+    manifest, prev_tables, kept, baskets, rows = _load_previous(previous)
     params = manifest["parameters"]
+    derived = bool(params.get("derived_prices"))
     defs = select_indices(params.get("indices"), None)
     ds = DataSet(data)
-    new_rows = input_state(ds)
-    new = {(t, k, m): h for t, k, m, h in new_rows}
-    changes = changed_slices(old, new)
-    reached = reach(changes, defs, old, new, bool(params.get("derived_prices")))
+    update = update_state(ds, *kept)
+    old_inputs = manifest.get("inputs", {})
+    hashes = InputHashes(ds, known={n: old_inputs[n]["sha256"] for n in update.same_files
+                                    if n in old_inputs and old_inputs[n].get("file")})
+    changes = update.changes
+    reached = reach(changes, defs, update.old_lists, update.new_lists, derived)
     hourly = bool(params.get("hourly"))
     start_ns, end_ns = _bound(params.get("start")), _bound(params.get("end"), end_of_day=True)
-    todo = [d for d in defs if d.id in reached]
     timings: dict[str, float] = {"hash_and_compare": time.perf_counter() - t_start}
     series: list = []
     books: dict = {}
     grid = None
+    grid_source: dict = {}
     skipped: dict[str, str] = dict(manifest.get("skipped", {}))
-    if todo:
-        t = time.perf_counter()
+    prices_changed = derived or any(t == "prices" for t, _, _ in changes)
+    todo = [d for d in defs if d.id in reached]
+    t = time.perf_counter()
+    if not derived and "prices" not in update.read_whole and (
+            not prices_changed or update.prices_patch is not None):
+        grid, grid_source = _kept_grid(previous, update.prices_patch)
+    if grid is None and (todo or prices_changed):
         prices, _ = _prices(ds)
-        grid = build_price_grid(prices, ds.label("prices"))
+        from daix.engine.backfill import _has_hourly
+        from daix.engine.market import build_price_grid
+
+        if _has_hourly(prices):
+            grid = build_price_grid(prices, ds.label("prices"))
+        grid_source = {}
+    timings["read_prices"] = time.perf_counter() - t
+    _reach_span(reached, defs, manifest.get("data", {}), grid)
+    todo = [d for d in defs if d.id in reached]
+    if todo:
         fx = AsOf.from_table(ds.table("fx", required=False), "currency", "usd_per_unit")
-        timings["read_prices"] = time.perf_counter() - t
         multi = [d for d in todo if d.family != "single"]
         if multi:
             t = time.perf_counter()
@@ -229,8 +260,9 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
                 if not books[d.id].baskets:
                     skipped[d.id] = ("no review with its cut-off and price time inside the data "
                                      "(SPEC §4.1)")
-        ticks = TickStream(prices)
-        for d in (d for d in todo if d.family == "single"):
+        singles = [d for d in todo if d.family == "single"]
+        ticks = TickStream(_prices(ds)[0] if any(d.window == "15s" for d in singles) else None)
+        for d in singles:
             skipped.pop(d.id, None)
             s = single_levels(d, grid, ticks, fx, hourly)
             if s is None:
@@ -245,7 +277,7 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
                             ("reviews", reviews)))
     timings["total"] = time.perf_counter() - t_start
     new_manifest = manifest_for(ds, defs, levels, constituents, reviews, timings, skipped,
-                                params, grid)
+                                params, grid, inputs=hashes.result())
     new_manifest["recalc"] = {
         "previous": str(previous),
         "changes": [list(c) for c in changes[:1000]],
@@ -254,11 +286,46 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
         "reached_from": {i: ("start" if v == FROM_START else _iso(v))
                          for i, v in sorted(reached.items())},
     }
-    from daix.engine.backfill import BackfillResult
-
     result = BackfillResult(levels, constituents, reviews, new_manifest, books, ds)
-    result.state_hashes = _Done(new_rows)  # state/ of the new output: hashed once, above
+    result.state_hashes = _Done(update.state)  # state/ of the new output: hashed once, above
+    result.grid, result.grid_source = grid, grid_source
+    result.kept_books = tuple(_without(t, set(books)) for t in (baskets, rows))
     return RecalcResult(result, diff(prev_tables, result), reached, changes)
+
+
+def _reach_span(reached: dict[str, float], defs: list[IndexDef], data: dict, grid) -> None:
+    """A price matrix over other hours than before reaches every index: calculation times run
+    to the end of the data and reviews need their times inside it (SPEC §8.3). From the start
+    when the first hour moved, else from the month of the earlier last hour."""
+    from daix.timeutil import ns_to_iso, parse_instant
+
+    if grid is None or not data.get("grid_end"):
+        return
+    if ns_to_iso(grid.grid_start) == data.get("grid_start") and ns_to_iso(
+            grid.grid_end) == data["grid_end"]:
+        return
+    if ns_to_iso(grid.grid_start) != data.get("grid_start"):
+        at = FROM_START
+    else:
+        end = min(grid.grid_end, parse_instant(data["grid_end"]))
+        at = float(_month_start(str(np.datetime64(end, "ns").astype("datetime64[M]"))))
+    for d in defs:
+        reached[d.id] = min(reached.get(d.id, NEVER), at)
+
+
+def _kept_grid(previous: Path, patch: list | None):
+    """The previous run's price matrices with the corrected row groups laid over them, and
+    what each window's matrix is made of (for the new ``state/``); (None, {}) when there are
+    none."""
+    from daix.engine.grid_store import load_grid, patch_grid
+
+    loaded = load_grid(previous / "state")
+    if loaded is None:
+        return None, {}
+    grid, kept = loaded
+    for piece in patch or []:
+        patch_grid(grid, piece, kept)
+    return grid, kept
 
 
 class _Done:
@@ -269,6 +336,15 @@ class _Done:
 
     def result(self):
         return self.value
+
+
+def _without(table, indices: set[str]):
+    """The rows of ``table`` whose ``index`` is not one of ``indices``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return table.filter(pc.invert(pc.is_in(table.column("index"),
+                                           value_set=pa.array(sorted(indices), pa.string()))))
 
 
 def _iso(ns: float) -> str:

@@ -13,10 +13,14 @@ review state of every index, written under ``state/`` of the output directory.
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from daix.engine.digests import FileParts, describe
 from daix.io import DataSet
 
 #: Per input table: (key columns, time column, value columns) of the hash groups.
@@ -127,14 +131,96 @@ def table_hashes(name: str, table) -> list[tuple[str, str, str, int]]:
     return out
 
 
-def input_state(ds: DataSet) -> list[tuple[str, str, str, int]]:
+MASK64 = (1 << 64) - 1
+
+
+def _wrap(x: int) -> int:
+    """An integer as a signed 64-bit value (hash sums wrap modulo 2**64)."""
+    x &= MASK64
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def hash_rows_table(rows: list[tuple[str, str, str, int]], parts: list[int] | None = None):
+    """(table, key, month, hash) rows as a table; with ``parts``, a ``part`` column too."""
+    import pyarrow as pa
+
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    data = {"table": pa.array(cols[0], pa.string()), "key": pa.array(cols[1], pa.string()),
+            "month": pa.array(cols[2], pa.string()), "hash": pa.array(cols[3], pa.int64())}
+    if parts is not None:
+        data = {"table": data["table"], "part": pa.array(parts, pa.int32()),
+                **{k: v for k, v in data.items() if k != "table"}}
+    return pa.table(data)
+
+
+def hashes_table(rows: list[tuple[str, str, str, int]]):
+    return hash_rows_table(rows)
+
+
+@dataclass
+class TableState:
+    """The slice hashes of one input table, per part of its file (SPEC §7.2).
+
+    ``parts`` describes the file (None: the table is one part, hashed from its rows every
+    time); ``part_hashes`` has one row per (part, key, month) with the sum of that part's row
+    hashes; a slice's hash is the sum over the parts (modulo 2**64)."""
+
+    name: str
+    parts: FileParts | None
+    part_hashes: Any  # pyarrow.Table: table, part, key, month, hash
+
+
+def merge_parts(part_hashes) -> list[tuple[str, str, str, int]]:
+    """(table, key, month, hash) summed over the parts; zero sums are no slice."""
+    sums: dict[tuple[str, str, str], int] = {}
+    cols = [part_hashes.column(c).to_pylist() for c in ("table", "key", "month", "hash")]
+    for t, k, m, h in zip(*cols, strict=True):
+        sums[t, k, m] = sums.get((t, k, m), 0) + h
+    return [(t, k, m, _wrap(h)) for (t, k, m), h in sums.items() if _wrap(h)]
+
+
+def table_state(name: str, ds: DataSet) -> TableState:
+    """Hash a table part by part (row group by row group for a Parquet file): the table as the
+    engine reads it, sliced at the row groups' boundaries (zero-copy)."""
+    table = ds.table(name, dictionary=name == "prices")
+    parts = describe(ds.path(name))
+    if parts is not None and parts.kind == "parquet" and sum(parts.rows) == table.num_rows:
+        rows, where = [], []
+        at = 0
+        for k, n in enumerate(parts.rows):
+            got = table_hashes(name, table.slice(at, n))
+            rows += got
+            where += [k] * len(got)
+            at += n
+    else:
+        if parts is not None and parts.kind == "parquet":
+            parts = None  # rows do not line up with the file's row groups: no parts
+        rows = table_hashes(name, table)
+        where = [0] * len(rows)
+    return TableState(name, parts, hash_rows_table(rows, where))
+
+
+@dataclass
+class InputState:
+    """Slice hashes of every input table: per part (for the next recalc) and merged (the
+    hashes per table, key and month)."""
+
+    tables: dict[str, TableState]
+    merged: Any  # pyarrow.Table: table, key, month, hash
+
+    @classmethod
+    def of(cls, tables: dict[str, TableState]) -> InputState:
+        import pyarrow as pa
+
+        parts = [t.part_hashes for t in tables.values()]
+        merged = merge_parts(pa.concat_tables(parts)) if parts else []
+        return cls(tables, hashes_table(merged))
+
+
+def input_state(ds: DataSet) -> InputState:
     """Hashes of every input table present (SPEC §7.2). Tables are taken as the engine reads
     them (prices with their dictionary codes), so nothing is read twice."""
-    out = []
-    for name in HASH_LAYOUT:
-        if ds.has(name):
-            out.extend(table_hashes(name, ds.table(name, dictionary=name == "prices")))
-    return out
+    return InputState.of({name: table_state(name, ds) for name in HASH_LAYOUT if ds.has(name)})
 
 
 class StateHashes:
@@ -148,17 +234,8 @@ class StateHashes:
         self._future = pool.submit(input_state, ds)
         pool.shutdown(wait=False)
 
-    def result(self) -> list[tuple[str, str, str, int]]:
+    def result(self) -> InputState:
         return self._future.result()
-
-
-def hashes_table(rows: list[tuple[str, str, str, int]]):
-    import pyarrow as pa
-
-    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
-    return pa.table({"table": pa.array(cols[0], pa.string()), "key": pa.array(cols[1], pa.string()),
-                     "month": pa.array(cols[2], pa.string()),
-                     "hash": pa.array(cols[3], pa.int64())})
 
 
 def baskets_tables(books: dict):
@@ -199,14 +276,47 @@ def baskets_tables(books: dict):
 
 
 def write_state(result, ds: DataSet, directory: Path) -> None:
-    """Write ``state/`` beside the SPEC §6.3 files (inside the temporary output directory)."""
+    """Write ``state/`` beside the SPEC §6.3 files (inside the temporary output directory):
+    the slice hashes (merged and per part, with the files' part digests), the baskets and
+    review rows, and the hourly price matrices (:mod:`daix.engine.grid_store`)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from daix.engine.grid_store import save_grid
 
     state = directory / "state"
     state.mkdir(exist_ok=True)
     pending = getattr(result, "state_hashes", None)
-    rows = pending.result() if pending is not None else input_state(ds)
-    pq.write_table(hashes_table(rows), state / "hashes.parquet")
+    inputs: InputState = pending.result() if pending is not None else input_state(ds)
+    pq.write_table(inputs.merged, state / "hashes.parquet")
+    parts = [t.part_hashes for t in inputs.tables.values()]
+    if parts:
+        pq.write_table(pa.concat_tables(parts), state / "part_hashes.parquet")
+    (state / "parts.json").write_text(json.dumps(
+        {n: (t.parts.to_json() if t.parts is not None else None)
+         for n, t in inputs.tables.items()}))
     baskets, rows = baskets_tables(result.books)
+    kept = getattr(result, "kept_books", None)
+    if kept is not None:  # a recalc: the books it did not recompute, as the previous run kept
+        baskets = pa.concat_tables([kept[0], baskets.cast(kept[0].schema)])
+        rows = pa.concat_tables([kept[1], rows.cast(kept[1].schema)])
     pq.write_table(baskets, state / "baskets.parquet")
     pq.write_table(rows, state / "rows.parquet")
+    grid = getattr(result, "grid", None)
+    if grid is not None:
+        save_grid(grid, state, kept=getattr(result, "grid_source", None))
+
+
+def read_state(state: Path) -> tuple[Any, dict[str, FileParts | None], Any]:
+    """(merged hashes, parts per table, part hashes) kept by a previous run; parts and part
+    hashes are empty for an output written before they were kept."""
+    import pyarrow.parquet as pq
+
+    merged = pq.read_table(state / "hashes.parquet")
+    parts: dict[str, FileParts | None] = {}
+    if (state / "parts.json").exists():
+        parts = {n: (FileParts.from_json(d) if d is not None else None)
+                 for n, d in json.loads((state / "parts.json").read_text()).items()}
+    part_hashes = (pq.read_table(state / "part_hashes.parquet")
+                   if (state / "part_hashes.parquet").exists() else None)
+    return merged, parts, part_hashes

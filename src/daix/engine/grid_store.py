@@ -1,0 +1,142 @@
+"""The hourly price matrices kept in ``state/`` for a later recalc (SPEC §7.2).
+
+A backfill saves each window's dense matrix (:class:`daix.engine.market.PriceGrid`) as a NumPy
+file beside its asset list and counts. A recalc whose price correction changed only the prices
+of some row groups (same instants, assets and windows, row for row) maps the kept matrices
+copy-on-write, lays the corrected row groups over them and reads nothing else of the prices
+table. Its own ``state/`` then links the kept matrix file (hard link; a copy where links are not
+possible: the files are never written in place, so both outputs stay valid) and writes beside
+it only the cells that differ (``grid_<window>.cells.npz``: row, column, value, applied in
+order when loading). A matrix is written whole again when its cells outgrow a tenth of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from daix.engine.market import PriceGrid
+
+META = "grid.json"
+NS_PER_HOUR = 3_600_000_000_000
+
+
+def grid_file(window: str) -> str:
+    return f"grid_{window}.npy"
+
+
+def cells_file(window: str) -> str:
+    return f"grid_{window}.cells.npz"
+
+
+@dataclass
+class KeptMatrix:
+    """A window's matrix as kept: the base file and the cells laid over it since."""
+
+    base: Path
+    rows: list[np.ndarray] = field(default_factory=list)
+    cols: list[np.ndarray] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+        self.rows.append(np.asarray(rows, np.int64))
+        self.cols.append(np.asarray(cols, np.int64))
+        self.values.append(np.asarray(values, np.float64))
+
+    def n_cells(self) -> int:
+        return sum(len(r) for r in self.rows)
+
+
+def _link(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def save_grid(grid: PriceGrid, state: Path, kept: dict[str, KeptMatrix] | None = None) -> None:
+    """Write ``grid`` under ``state``; a window in ``kept`` links its base file and writes its
+    changed cells (unless they are many: then the matrix is written whole)."""
+    kept = kept or {}
+    for window, matrix in grid.matrices.items():
+        k = kept.get(window)
+        if k is not None and k.base.exists() and k.n_cells() * 10 <= matrix.size:
+            _link(k.base, state / grid_file(window))
+            if k.n_cells():
+                np.savez(state / cells_file(window), rows=np.concatenate(k.rows),
+                         cols=np.concatenate(k.cols), values=np.concatenate(k.values))
+            continue
+        np.save(state / grid_file(window), np.ascontiguousarray(matrix), allow_pickle=False)
+    (state / META).write_text(json.dumps({
+        "assets": grid.assets, "grid_start": grid.grid_start, "n_rows": grid.n_rows,
+        "windows": list(grid.matrices), "counts": grid.counts}))
+
+
+def load_grid(state: Path) -> tuple[PriceGrid, dict[str, KeptMatrix]] | None:
+    """The kept grid, its matrices mapped copy-on-write (writes stay private) with their cells
+    laid over, and what each window was made of; None when the output has none."""
+    if not (state / META).exists():
+        return None
+    meta = json.loads((state / META).read_text())
+    kept = {w: KeptMatrix(state / grid_file(w)) for w in meta["windows"]}
+    if not all(k.base.exists() for k in kept.values()):
+        return None
+    matrices = {}
+    for w, k in kept.items():
+        m = np.asarray(np.load(k.base, mmap_mode="c", allow_pickle=False))
+        if m.shape != (meta["n_rows"], len(meta["assets"])) or m.dtype != np.float64:
+            return None
+        if (state / cells_file(w)).exists():
+            with np.load(state / cells_file(w)) as z:
+                k.add(z["rows"], z["cols"], z["values"])
+            m[k.rows[0], k.cols[0]] = k.values[0]  # in order: a later write of a cell wins
+        matrices[w] = m
+    grid = PriceGrid(list(meta["assets"]), int(meta["grid_start"]), int(meta["n_rows"]),
+                     matrices, dict(meta["counts"]))
+    return grid, kept
+
+
+def patch_grid(grid: PriceGrid, table, kept: dict[str, KeptMatrix] | None = None) -> set[str]:
+    """Lay a validated piece of the prices table (rows whose instant, asset and window were
+    already in the data) over ``grid``; adjusts ``bad_price``; records the cells that changed
+    in ``kept``; returns the windows whose matrix changed."""
+    from daix.convert import DictionaryChunks, int64_chunk
+    from daix.kernels.grid import patch_hourly_nb
+
+    windows = list(grid.matrices)
+    touched: set[str] = set()
+    for batch in table.select(["ts", "asset", "window", "price"]).to_batches():
+        ts = int64_chunk(batch.column(0), 1)
+        price = np.asarray(batch.column(3).to_numpy(zero_copy_only=False), dtype=np.float64)
+        win = DictionaryChunks.of([batch.column(2)])
+        ast = DictionaryChunks.of([batch.column(1)])
+        wslot = win.lookups(lambda v: windows.index(v) if v in windows else -1)[win.which[0]]
+        acol = ast.lookups(lambda v: grid.asset_index.get(v, -1) if v is not None
+                           else -1)[ast.which[0]]
+        for slot, window in enumerate(windows):
+            if not (wslot == slot).any():
+                continue
+            m = grid.matrices[window]
+            # The cells this batch writes, and their values before.
+            r = (ts - grid.grid_start) // NS_PER_HOUR
+            c = acol[ast.indices[0]]
+            on = ((wslot[win.indices[0]] == slot) & (ts % NS_PER_HOUR == 0) & (r >= 0)
+                  & (r < grid.n_rows) & (c >= 0))
+            r, c = r[on], c[on]
+            before_values = m[r, c]
+            changed, before, after = patch_hourly_nb(
+                ts, win.indices[0], wslot, ast.indices[0], acol, price, grid.grid_start, slot, m)
+            grid.counts["bad_price"] = grid.counts.get("bad_price", 0) + after - before
+            if changed:
+                touched.add(window)
+                if kept is not None and window in kept:
+                    now = m[r, c]
+                    moved = (before_values.view(np.int64) != now.view(np.int64))
+                    kept[window].add(r[moved], c[moved], now[moved])
+    grid._filled.clear()
+    return touched

@@ -1,0 +1,276 @@
+"""Recalc reads only the row groups that changed (SPEC §7.2): byte-range digests, kept slice
+hashes per part, the kept price matrices patched in place, and a recalc of a recalc."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from daix.kernels.digest import range_digests_nb
+from daix.kernels.grid import patch_hourly_nb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from naive import patch_grid_naive, range_digest_naive
+
+from daix.engine import recalc as recalc_module
+from daix.engine.backfill import backfill
+from daix.engine.changes import update_state
+from daix.engine.digests import describe
+from daix.engine.outputs import write_backfill
+from daix.engine.recalc import recalc, write_recalc
+from daix.engine.state import input_state, read_state
+from daix.io import DataSet
+from daix.synth import synthesize
+
+HOUR = 3_600_000_000_000
+ROWS_PER_GROUP = 20_000
+
+
+# --- the digest kernel against its reference -------------------------------------------------
+
+
+def kernel_digest(data: bytes, offset: int = 0) -> tuple[int, int]:
+    """The kernel's digest of ``data`` placed ``offset`` bytes into a buffer."""
+    buf = b"\xab" * offset + data + b"\xcd" * 16  # other bytes around the range
+    words = np.zeros(len(buf) // 8 + 2, dtype=np.uint64)
+    words.view(np.uint8)[:len(buf)] = np.frombuffer(buf, dtype=np.uint8)
+    out = np.zeros((1, 2), dtype=np.uint64)
+    range_digests_nb(words, np.array([offset], np.int64),
+                     np.array([offset + len(data)], np.int64), out)
+    return int(out[0, 0]), int(out[0, 1])
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 31, 32, 33, 100])
+def test_digest_matches_reference_at_every_alignment(n):
+    # SPEC §7.2: equal bytes give equal digests wherever they lie (a row group after a grown
+    # one keeps its digest).
+    data = bytes((i * 37 + 11) % 256 for i in range(n))
+    want = range_digest_naive(data)
+    for offset in range(9):
+        assert kernel_digest(data, offset) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=0, max_size=80), st.integers(0, 15))
+def test_digest_property(data, offset):
+    assert kernel_digest(data, offset) == range_digest_naive(data)
+
+
+def test_digest_sees_every_byte_and_the_length():
+    data = bytearray(range(64))
+    base = kernel_digest(bytes(data))
+    for k in (0, 7, 8, 33, 63):
+        changed = bytearray(data)
+        changed[k] ^= 1
+        assert kernel_digest(bytes(changed)) != base
+    assert kernel_digest(bytes(data) + b"\0") != base  # a trailing zero byte is a change
+    assert kernel_digest(b"") != kernel_digest(b"\0")
+
+
+# --- the patch kernel against its reference --------------------------------------------------
+
+
+@pytest.mark.parametrize("price", [2.5, float("nan"), -1.0, 0.0, float("inf")])
+def test_patch_kernel_matches_reference(price):
+    # SPEC §8.2: an unusable price leaves the cell without a price.
+    start = 10 * HOUR
+    assets = ["A", "B"]
+    cells = {(0, "A"): 1.0, (1, "B"): 3.0}
+    rows = [(start, "A", "15m", price), (start + HOUR, "B", "1h", 9.0),
+            (start + 2 * HOUR, "B", "15m", price), (start + 5, "A", "15m", 4.0),
+            (start + 9 * HOUR, "A", "15m", 4.0)]  # other window, off the hour, off the grid
+    want, changed, was, now = patch_grid_naive(cells, rows, "15m", start, 3, assets)
+    m = np.full((3, 2), np.nan)
+    for (r, a), v in cells.items():
+        m[r, assets.index(a)] = v
+    ts = np.array([r[0] for r in rows], np.int64)
+    wcode = np.array([0, 1, 0, 0, 0], np.int64)
+    acode = np.array([assets.index(r[1]) for r in rows], np.int64)
+    got = patch_hourly_nb(ts, wcode, np.array([0, 1]), acode, np.array([0, 1]),
+                          np.array([r[3] for r in rows]), start, 0, m)
+    assert got == (changed, was, now)
+    # By hand: row 0 writes A at hour 0 (was 1.0), row 2 B at hour 2 (was empty); the others
+    # are of the 1h window, off the hour or off the grid. A good price changes both cells; a
+    # bad one empties the first and leaves the second empty.
+    good = price == 2.5
+    assert (was, changed, now) == ((1, 2, 0) if good else (1, 1, 2))
+    assert {(r, assets[a]): m[r, a] for r in range(3) for a in range(2)
+            if math.isfinite(m[r, a])} == want
+
+
+# --- a data set whose prices file has many row groups -----------------------------------------
+
+
+def write_groups(table, path: Path) -> None:
+    """``table`` written in row groups of ``ROWS_PER_GROUP`` rows, with fixed writer settings
+    (so unchanged row groups come out byte for byte the same)."""
+    with pq.ParquetWriter(path, table.schema, compression="zstd",
+                          use_dictionary=["ts", "asset", "window"]) as w:
+        for at in range(0, table.num_rows, ROWS_PER_GROUP):
+            w.write_table(table.slice(at, ROWS_PER_GROUP))
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    """(root, data, previous output, prices table): 24 assets over 1.6 years."""
+    root = tmp_path_factory.mktemp("parts")
+    data = root / "data"
+    synthesize(data, assets=24, years=1.6, seed=5, trades_days=0.5, defects=False)
+    (data / "trades.parquet").unlink()
+    prices = pq.read_table(data / "prices.parquet")
+    write_groups(prices, data / "prices.parquet")
+    out = root / "out"
+    write_backfill(backfill(data), out)
+    return root, data, out, prices
+
+
+def corrected(grouped, name: str, edit) -> Path:
+    """A copy of the data whose prices are ``edit(prices)``, written the same way."""
+    root, data, _, prices = grouped
+    new = root / name
+    if new.exists():
+        shutil.rmtree(new)
+    shutil.copytree(data, new)
+    write_groups(edit(prices), new / "prices.parquet")
+    return new
+
+
+def scale_rows(prices, asset: str, window: str, day: int, factor: float, value=None):
+    ts = prices.column("ts").cast(pa.int64()).to_numpy()
+    hit = ((ts >= day) & (ts < day + 24 * HOUR)
+           & (prices.column("asset").cast(pa.string()).to_numpy(zero_copy_only=False) == asset)
+           & (prices.column("window").cast(pa.string()).to_numpy(zero_copy_only=False)
+              == window))
+    price = prices.column("price").to_numpy(zero_copy_only=False).copy()
+    price[hit] = price[hit] * factor if value is None else value
+    return prices.set_column(prices.schema.get_field_index("price"), "price",
+                             pa.array(price)), int(hit.sum())
+
+
+def middle(prices) -> int:
+    ts = prices.column("ts").cast(pa.int64()).to_numpy()
+    mid = int(np.median(ts))
+    return mid - mid % (24 * HOUR)
+
+
+def assert_full(new: Path, res) -> None:
+    """SPEC §7.2: bit for bit a full backfill on the new data."""
+    full = backfill(new)
+    for name in ("levels", "constituents", "reviews"):
+        assert getattr(res.result, name).equals(getattr(full, name)), name
+    assert res.result.manifest["data"] == full.manifest["data"]  # counts and grid span
+    assert res.result.manifest["inputs"] == full.manifest["inputs"]  # file sha256
+
+
+def test_parquet_parts_describe_row_groups(grouped):
+    _, data, _, prices = grouped
+    parts = describe(data / "prices.parquet")
+    assert parts.kind == "parquet" and sum(parts.rows) == prices.num_rows
+    assert len(parts.rows) == math.ceil(prices.num_rows / ROWS_PER_GROUP) > 3
+    copy = data.parent / "copy.parquet"
+    shutil.copyfile(data / "prices.parquet", copy)
+    assert describe(copy).same_file(parts)
+
+
+def test_price_correction_reads_one_row_group_and_patches_the_matrix(grouped, monkeypatch):
+    root, _, out, prices = grouped
+    day = middle(prices)
+    edited, n = scale_rows(prices, "BTC", "15m", day, 1.01)
+    assert n >= 20
+    new = corrected(grouped, "one_group", lambda _: edited)
+    old_parts = describe(out.parent / "data" / "prices.parquet")
+    new_parts = describe(new / "prices.parquet")
+    differ = [g for g in range(len(new_parts.rows)) if new_parts.key(g) != old_parts.key(g)]
+    assert 1 <= len(differ) <= 2  # the day's rows lie in one or two row groups
+    update = update_state(DataSet(new), *read_state(out / "state"))
+    assert update.prices_patch is not None and len(update.prices_patch) == len(differ)
+    assert "prices" not in update.read_whole
+    assert [c[:2] for c in update.changes] == [("prices", "BTC|15m")]
+    # The merged hashes of the update equal those of hashing the new data whole.
+    whole = input_state(DataSet(new)).merged
+    assert sorted(update.state.merged.to_pylist(), key=str) == sorted(whole.to_pylist(),
+                                                                       key=str)
+
+    def no_full_grid(*args, **kwargs):
+        raise AssertionError("the price matrix was rebuilt from the whole table")
+
+    monkeypatch.setattr("daix.engine.market.build_price_grid", no_full_grid)
+    res = recalc(new, out)
+    monkeypatch.undo()
+    assert_full(new, res)
+    write_recalc(res, root / "one_group_out", out)
+    state = root / "one_group_out" / "state"
+    # The 1h matrix was not touched: the new output links the kept file.
+    assert (state / "grid_1h.npy").stat().st_ino == (out / "state" / "grid_1h.npy").stat().st_ino
+    # The 15m matrix is linked too, with the corrected cells (one day of BTC) beside it.
+    assert (state / "grid_15m.npy").stat().st_ino == (out / "state" / "grid_15m.npy").stat().st_ino
+    with np.load(state / "grid_15m.cells.npz") as z:
+        assert len(z["rows"]) == n and np.all(np.isfinite(z["values"]))
+    assert not (state / "grid_1h.cells.npz").exists()
+
+
+def test_a_price_made_unusable_is_counted(grouped):
+    # SPEC §8.2: a non-positive price counts as no price, in the matrix and the manifest.
+    _root, _, out, prices = grouped
+    edited, n = scale_rows(prices, "ETH", "1h", middle(prices) + 3 * 24 * HOUR, 1.0,
+                           value=-5.0)
+    assert n > 0
+    new = corrected(grouped, "bad_price", lambda _: edited)
+    res = recalc(new, out)
+    assert_full(new, res)
+    before = recalc_module.json.loads((out / "manifest.json").read_text())
+    assert (res.result.manifest["data"]["price_rows"]["bad_price"]
+            == before["data"]["price_rows"]["bad_price"] + n)
+
+
+def test_new_rows_fall_back_to_the_whole_table(grouped):
+    # A row that was not there (a new instant) cannot be laid over the kept matrix.
+    _root, _, out, prices = grouped
+    last = prices.slice(prices.num_rows - 1, 1)
+    ts = last.column("ts").cast(pa.int64()).to_numpy()[0] + HOUR
+    extra = last.set_column(0, "ts", pa.array([ts], pa.int64()).cast(prices.schema[0].type))
+    new = corrected(grouped, "new_row", lambda p: pa.concat_tables([p, extra]))
+    update = update_state(DataSet(new), *read_state(out / "state"))
+    assert update.prices_patch is None
+    res = recalc(new, out)
+    assert_full(new, res)
+
+
+def test_recalc_of_a_recalc(grouped):
+    # The state/ a recalc writes serves the next recalc (part hashes, linked matrices).
+    root, _, out, prices = grouped
+    day = middle(prices)
+    first, _ = scale_rows(prices, "ETH", "15m", day, 0.98)
+    new1 = corrected(grouped, "chain1", lambda _: first)
+    out1 = root / "chain1_out"
+    write_recalc(recalc(new1, out), out1, out)
+    second, _ = scale_rows(first, "BTC", "1h", day - 40 * 24 * HOUR, 1.03)
+    new2 = corrected(grouped, "chain2", lambda _: second)
+    res = recalc(new2, out1)
+    assert [c[:2] for c in res.changes] == [("prices", "BTC|1h")]
+    assert_full(new2, res)
+
+
+def test_supply_row_group_change_detected(grouped, tmp_path):
+    # A change in a table other than prices: only its changed slice, found from its parts.
+    root, data, out, _ = grouped
+    new = root / "supply_change"
+    if new.exists():
+        shutil.rmtree(new)
+    shutil.copytree(data, new)
+    supply = pq.read_table(data / "supply.parquet")
+    values = supply.column("circulating_supply").to_numpy().copy()
+    k = supply.num_rows // 2
+    values[k] *= 2
+    asset = supply.column("asset").cast(pa.string())[k].as_py()
+    supply = supply.set_column(supply.schema.get_field_index("circulating_supply"),
+                               "circulating_supply", pa.array(values))
+    pq.write_table(supply, new / "supply.parquet")
+    res = recalc(new, out)
+    assert [c[:2] for c in res.changes] == [("supply", asset)]
+    assert_full(new, res)
