@@ -94,6 +94,7 @@ class StageClock:
     TARGETS = (
         ("daix.io:DataSet", "table", "read + validate inputs"),
         ("daix.engine.state", "table_hashes", "slice hashes (state)"),
+        ("daix.engine.changes", "update_state", "find changed parts"),
         ("daix.engine.outputs:InputHashes", "result", "file sha256 (wait)"),
         ("daix.engine.state:StateHashes", "result", "slice hashes (wait)"),
         ("daix.engine.market", "build_price_grid", "price matrix"),
@@ -106,7 +107,7 @@ class StageClock:
         ("daix.engine.recalc", "_load_previous", "read previous output"),
         ("daix.engine.recalc", "changed_slices", "compare hashes"),
         ("daix.engine.recalc", "_merge", "merge with previous"),
-        ("daix.engine.recalc", "diff", "diff"),
+        ("daix.engine.diff", "diff", "diff"),
         ("daix.engine.outputs", "manifest_for", "manifest"),
         ("daix.engine.state", "baskets_tables", "state baskets"),
         ("daix.engine.outputs", "write_backfill", "write outputs + state"),

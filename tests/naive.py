@@ -407,3 +407,99 @@ def hourly_span_naive(ts: list[int], windows: list[str], hourly: tuple[str, ...]
     hour = 3_600_000_000_000
     on = [t for t, w in zip(ts, windows, strict=True) if w in hourly and t % hour == 0]
     return (min(on), max(on)) if on else None
+
+
+# --- output diff (SPEC §7.1), for daix/engine/diff.py ---------------------------------------
+# (section: diff)
+#
+# Two outputs ``{"levels", "constituents", "reviews"}`` (pyarrow tables of SPEC §6.3) read into
+# Python dicts and sets. Values compare with ``==``, except that NaN equals NaN: identical bits
+# are no change (SPEC §7.2). Rows are dicts; ``first_changed`` is int ns or None.
+
+_NAN_NAIVE = object()  # stands for every NaN in a row set, so that NaN rows compare equal
+
+
+def _columns_naive(table) -> dict[str, list]:
+    import pyarrow as pa
+
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        out[name] = (col.cast(pa.int64()).to_pylist() if pa.types.is_timestamp(col.type)
+                     else col.to_pylist())
+    return out
+
+
+def _same_naive(x, y) -> bool:
+    return x == y or (isinstance(x, float) and isinstance(y, float)
+                      and math.isnan(x) and math.isnan(y))
+
+
+def _largest_naive(values: list[float]) -> float:
+    """The largest value that is not NaN; NaN when all are."""
+    numbers = [v for v in values if not math.isnan(v)]
+    return max(numbers) if numbers else math.nan
+
+
+def _levels_by_index_naive(table) -> dict[str, dict[int, tuple]]:
+    """index -> ts -> (level, divisor, status); a repeated (index, ts) keeps its last row."""
+    c = _columns_naive(table)
+    out: dict[str, dict[int, tuple]] = {}
+    for i, t, v, d, s in zip(c["index"], c["ts"], c["level"], c["divisor"], c["status"],
+                             strict=True):
+        out.setdefault(i, {})[t] = (v, d, s)
+    return out
+
+
+def _row_sets_naive(table) -> dict[str, set]:
+    """index -> set of its rows (tuples of every column, NaN as one marker)."""
+    c = _columns_naive(table)
+    out: dict[str, set] = {}
+    for k, iid in enumerate(c["index"]):
+        row = tuple(_NAN_NAIVE if isinstance(c[n][k], float) and math.isnan(c[n][k])
+                    else c[n][k] for n in table.column_names)
+        out.setdefault(iid, set()).add(row)
+    return out
+
+
+def diff_naive(prev: dict, new: dict) -> list[dict]:
+    """Per catalogue index present in any table: whether it changed, first changed ts, number
+    of changed levels, largest absolute and relative level change, and the number of
+    constituent and review rows on one side only (SPEC §7.1).
+
+    A level row moved when (level, divisor, status) differs at a ts or the ts is on one side
+    only. The largest changes are over moved ts on both sides with both levels non-null (the
+    relative one where the old level is non-zero), NaN ignored unless all are NaN; 0.0 when
+    levels moved but none of them on both sides, None when none moved.
+    """
+    from daix.catalogue import CATALOGUE
+
+    old_l, new_l = _levels_by_index_naive(prev["levels"]), _levels_by_index_naive(new["levels"])
+    old_c, new_c = _row_sets_naive(prev["constituents"]), _row_sets_naive(new["constituents"])
+    old_r, new_r = _row_sets_naive(prev["reviews"]), _row_sets_naive(new["reviews"])
+    present = set(old_l) | set(new_l) | set(old_c) | set(new_c) | set(old_r) | set(new_r)
+    out = []
+    for iid in [i for i in CATALOGUE if i in present]:
+        a, b = old_l.get(iid, {}), new_l.get(iid, {})
+        moved = sorted(t for t in set(a) | set(b)
+                       if t not in a or t not in b
+                       or not all(_same_naive(x, y) for x, y in zip(a[t], b[t], strict=True)))
+        both = [t for t in moved if t in a and t in b
+                and a[t][0] is not None and b[t][0] is not None]
+        abs_ch = [abs(b[t][0] - a[t][0]) for t in both]
+        rel_ch = [abs(b[t][0] / a[t][0] - 1) for t in both if a[t][0] != 0]
+        n_c = len(old_c.get(iid, set()) ^ new_c.get(iid, set()))
+        n_r = len(old_r.get(iid, set()) ^ new_r.get(iid, set()))
+        out.append({
+            "index": iid,
+            "changed": bool(moved or n_c or n_r),
+            "first_changed": moved[0] if moved else None,
+            "changed_levels": len(moved),
+            "max_abs_change": (_largest_naive(abs_ch) if abs_ch
+                               else (0.0 if moved else None)),
+            "max_rel_change": (_largest_naive(rel_ch) if rel_ch
+                               else (0.0 if moved else None)),
+            "changed_constituents": n_c,
+            "changed_reviews": n_r,
+        })
+    return out

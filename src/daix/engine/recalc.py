@@ -290,7 +290,11 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     result.state_hashes = _Done(update.state)  # state/ of the new output: hashed once, above
     result.grid, result.grid_source = grid, grid_source
     result.kept_books = tuple(_without(t, set(books)) for t in (baskets, rows))
-    return RecalcResult(result, diff(prev_tables, result), reached, changes)
+    from daix.engine.diff import diff
+
+    outputs = {"levels": levels, "constituents": constituents, "reviews": reviews}
+    return RecalcResult(result, diff(prev_tables, outputs, indices=recomputed | set(reached)),
+                        reached, changes)
 
 
 def _reach_span(reached: dict[str, float], defs: list[IndexDef], data: dict, grid) -> None:
@@ -367,66 +371,6 @@ def _merge(new_t, prev_t, replaced: set[str]):
     return both.take(pa.array(order))
 
 
-def diff(prev: dict, result) -> Any:
-    """Per index: changed or not, first changed calculation time, number of changed levels,
-    largest absolute and relative change, changed constituent and review rows (SPEC §7.1)."""
-    import pyarrow as pa
-
-    ts_type = pa.timestamp("ns", tz="UTC")
-    old_l, new_l = _by_index(prev["levels"]), _by_index(result.levels)
-    old_c, new_c = _row_sets(prev["constituents"]), _row_sets(result.constituents)
-    old_r, new_r = _row_sets(prev["reviews"]), _row_sets(result.reviews)
-    out: dict[str, list] = {k: [] for k in ("index", "changed", "first_changed",
-                                            "changed_levels", "max_abs_change",
-                                            "max_rel_change", "changed_constituents",
-                                            "changed_reviews")}
-    for iid in [i for i in CATALOGUE if i in set(old_l) | set(new_l) | set(old_c)
-                | set(new_c) | set(old_r) | set(new_r)]:
-        a = old_l.get(iid, {})
-        b = new_l.get(iid, {})
-        moved = sorted(t for t in set(a) | set(b) if a.get(t) != b.get(t))
-        abs_ch = [abs(b[t][0] - a[t][0]) for t in moved if t in a and t in b]
-        rel_ch = [abs(b[t][0] / a[t][0] - 1) for t in moved if t in a and t in b and a[t][0]]
-        n_c = len(old_c.get(iid, set()) ^ new_c.get(iid, set()))
-        n_r = len(old_r.get(iid, set()) ^ new_r.get(iid, set()))
-        out["index"].append(iid)
-        out["changed"].append(bool(moved or n_c or n_r))
-        out["first_changed"].append(moved[0] if moved else None)
-        out["changed_levels"].append(len(moved))
-        out["max_abs_change"].append(max(abs_ch) if abs_ch else (None if not moved else 0.0))
-        out["max_rel_change"].append(max(rel_ch) if rel_ch else (None if not moved else 0.0))
-        out["changed_constituents"].append(n_c)
-        out["changed_reviews"].append(n_r)
-    return pa.table({**out, "first_changed": pa.array(out["first_changed"], pa.int64()
-                                                      ).cast(ts_type)})
-
-
-def _by_index(levels) -> dict[str, dict[int, tuple]]:
-    out: dict[str, dict[int, tuple]] = {}
-    idx = levels.column("index").to_pylist()
-    ts = levels.column("ts").cast("int64").to_pylist()
-    lv = levels.column("level").to_pylist()
-    dv = levels.column("divisor").to_pylist()
-    st = levels.column("status").to_pylist()
-    for i, t, v, d, s in zip(idx, ts, lv, dv, st, strict=True):
-        out.setdefault(i, {})[t] = (v, d, s)
-    return out
-
-
-def _row_sets(table) -> dict[str, set]:
-    import pyarrow as pa
-
-    out: dict[str, set] = {}
-    cols = {}
-    for name in table.column_names:
-        col = table.column(name)
-        cols[name] = (col.cast(pa.int64()).to_pylist() if pa.types.is_timestamp(col.type)
-                      else col.to_pylist())
-    for k, iid in enumerate(cols["index"]):
-        out.setdefault(iid, set()).add(tuple(cols[c][k] for c in table.column_names))
-    return out
-
-
 def write_recalc(res: RecalcResult, out_dir: str | Path, previous: str | Path) -> Path:
     """Write the new output directory (never the previous one) with ``diff.parquet``."""
     import pyarrow.parquet as pq
@@ -439,4 +383,4 @@ def write_recalc(res: RecalcResult, out_dir: str | Path, previous: str | Path) -
                           extra=lambda tmp: pq.write_table(res.diff, tmp / "diff.parquet"))
 
 
-__all__ = ["RecalcResult", "diff", "reach", "recalc", "write_recalc"]
+__all__ = ["RecalcResult", "reach", "recalc", "write_recalc"]
