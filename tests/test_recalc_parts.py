@@ -274,3 +274,22 @@ def test_supply_row_group_change_detected(grouped, tmp_path):
     res = recalc(new, out)
     assert [c[:2] for c in res.changes] == [("supply", asset)]
     assert_full(new, res)
+
+
+def test_changed_file_is_validated_unchanged_one_is_not_rechecked(grouped):
+    # SPEC §6.2: a duplicate key in a corrected file is still an input error; a file byte for
+    # byte the one the previous run validated is not checked for duplicates again.
+    from daix.errors import InputError
+
+    root, data, out, _ = grouped
+    new = root / "dup_supply"
+    if new.exists():
+        shutil.rmtree(new)
+    shutil.copytree(data, new)
+    supply = pq.read_table(data / "supply.parquet")
+    pq.write_table(pa.concat_tables([supply, supply.slice(5, 1)]), new / "supply.parquet")
+    with pytest.raises(InputError, match="supply"):
+        recalc(new, out)
+    ds = DataSet(new)
+    ds.checked = {"supply"}
+    assert ds.table("supply").num_rows == supply.num_rows + 1

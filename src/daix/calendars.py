@@ -41,6 +41,7 @@ when its review price instant lies in ``[start, end]``. Choices where the rules 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -107,12 +108,23 @@ def _hourly_open(ts: np.ndarray) -> np.ndarray:
 
 
 def _daily_times(d: IndexDef, start_ns: int, end_ns: int) -> np.ndarray:
-    times = [
-        local_to_ns(day, d.hour, d.minute, d.zone)
-        for day in _local_dates(start_ns, end_ns, d.zone)
-        if day.weekday() != _SATURDAY
-    ]
-    return _clip(np.array(times, dtype=np.int64), start_ns, end_ns)
+    days = _local_dates(start_ns, end_ns, d.zone)
+    years = range(days[0].year, days[-1].year + 1)
+    times = np.concatenate([_daily_year(d.hour, d.minute, d.zone, y) for y in years])
+    return _clip(times, start_ns, end_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _daily_year(hour: int, minute: int, zone: str, year: int) -> np.ndarray:
+    """The local time ``hour:minute`` of every day of ``year`` but Saturdays, in ns UTC (a
+    calendar is shared by many indices and years: computed once each)."""
+    first = dt.date(year, 1, 1)
+    n = (dt.date(year + 1, 1, 1) - first).days
+    times = np.array([local_to_ns(day, hour, minute, zone)
+                      for day in (first + dt.timedelta(days=k) for k in range(n))
+                      if day.weekday() != _SATURDAY], dtype=np.int64)
+    times.setflags(write=False)
+    return times
 
 
 def _realtime_gaps(start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,11 @@ class DataSet:
         if isinstance(source, DataSet):
             self.root, self._given, self._cache = source.root, source._given, source._cache
             self._pending = source._pending
+            self.checked = source.checked
             return
+        #: Tables whose bytes a previous run already checked for duplicate keys (a recalc
+        #: sets it from the file digests of SPEC §7.2): that check is not repeated.
+        self.checked: set[str] = set()
         self._cache: dict[Any, Any] = {}
         self._pending: dict[Any, Any] = {}  # (name, dictionary) -> Future of prefetch()
         if isinstance(source, Mapping):
@@ -115,7 +119,8 @@ class DataSet:
 
     def _load(self, name: str, dictionary: bool):
         raw = self.raw(name, dictionary=dictionary)
-        return conform(raw, _spec(name), self.label(name), keep_dictionary=dictionary)
+        return conform(raw, _spec(name), self.label(name), keep_dictionary=dictionary,
+                       check_keys=name not in self.checked)
 
     def prefetch(self, names: Iterable[str], dictionary: Iterable[str] = ()) -> None:
         """Start reading and validating the tables ``names`` that are present, each in a
@@ -323,12 +328,14 @@ def _spec(name: str) -> TableSpec:
 # --- validation and conversion (SPEC §6.2) ---------------------------------------------------
 
 
-def conform(table, spec: TableSpec, label: str, keep_dictionary: bool = False):
+def conform(table, spec: TableSpec, label: str, keep_dictionary: bool = False,
+            check_keys: bool = True):
     """Check ``table`` against ``spec`` and return it with exactly the SPEC §6.1 columns/types.
 
     Raises InputError for a missing column, a wrong type, a naive timestamp, an unknown enum
-    value, a malformed review month or a duplicate key. Row-level problems the rules cover
-    (SPEC §2.3, §3.8, §8.2) are left for the calculations to count.
+    value, a malformed review month or (unless ``check_keys`` is false) a duplicate key.
+    Row-level problems the rules cover (SPEC §2.3, §3.8, §8.2) are left for the calculations
+    to count.
     """
     import pyarrow as pa
 
@@ -346,7 +353,7 @@ def conform(table, spec: TableSpec, label: str, keep_dictionary: bool = False):
     out = pa.Table.from_arrays(arrays, names=spec.names)
     for column, allowed in spec.enums.items():
         check_enum(out, column, allowed, label)
-    if spec.key and spec.name in KEYED_TABLES:
+    if check_keys and spec.key and spec.name in KEYED_TABLES:
         # Codes from the stored dictionary columns where there are some: no string hashing.
         raw = {c: table.column(c) for c in spec.key
                if pa.types.is_dictionary(table.column(c).type)}

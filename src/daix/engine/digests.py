@@ -120,7 +120,13 @@ def describe(path: Path | None) -> FileParts | None:
     out = np.zeros((len(starts), 2), dtype=np.uint64)
     with open(path, "rb") as fh:
         if len(starts):
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            # Pre-fault the mapping in one go where the platform can (Linux): much cheaper
+            # than a page fault per 4 KiB as the kernel walks the file.
+            populate = getattr(mmap, "MAP_POPULATE", 0)
+            opened = (mmap.mmap(fh.fileno(), 0, flags=mmap.MAP_SHARED | populate,
+                                prot=mmap.PROT_READ) if populate
+                      else mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+            with opened as mm:
                 words = np.frombuffer(mm, dtype=np.uint64, count=size // 8)
                 range_digests_nb(words, starts_a, ends_a, out)
                 del words

@@ -41,13 +41,19 @@ def build_tables(series: list, books: dict, start_ns: int | None, end_ns: int | 
         if end_ns is not None:
             keep &= s.ts <= end_ns
         n = int(keep.sum())
-        status = np.where(s.indicative[keep], INDICATIVE, FIRM)
+        # Text columns built as dictionary arrays (one value, two values) and decoded by
+        # Arrow: no Python string per row.
+        index = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                               pa.array([s.index], pa.string()))
+        status = pa.DictionaryArray.from_arrays(
+            pa.array(s.indicative[keep].astype(np.int32)),
+            pa.array([FIRM, INDICATIVE], pa.string()))
         parts.append(pa.table({
-            "index": pa.array([s.index] * n, pa.string()),
+            "index": index.cast(pa.string()),
             "ts": pa.array(s.ts[keep], ts_type),
             "level": pa.array(s.level[keep], pa.float64()),
             "divisor": pa.array(s.divisor[keep], pa.float64()),
-            "status": pa.array(status, pa.string()),
+            "status": status.cast(pa.string()),
         }))
     levels_schema = arrow_schema("levels", outputs=True)
     levels = (pa.concat_tables(parts).cast(levels_schema) if parts

@@ -139,54 +139,50 @@ def restore_books(books: dict, reached: dict[str, float], baskets, rows) -> dict
 
     from daix.engine.baskets import Basket, ReviewRow
 
-    wanted = sorted(i for i, b in books.items() if b.index.family != "grayscale"
-                    and reached.get(i, NEVER) != FROM_START)
-    if not wanted:
+    cuts = {i: int(min(reached.get(i, NEVER), 2**62)) for i, b in books.items()
+            if b.index.family != "grayscale" and reached.get(i, NEVER) != FROM_START}
+    if not cuts:
         return {}
-    baskets = baskets.filter(pc.is_in(baskets.column("index"), value_set=pa.array(wanted)))
-    rows = rows.filter(pc.is_in(rows.column("index"), value_set=pa.array(wanted)))
-    by_index: dict[str, list[dict]] = {}
-    instants = baskets.set_column(
-        baskets.schema.get_field_index("effective"), "effective",
-        baskets.column("effective").cast(pa.int64()))
-    instants = instants.set_column(instants.schema.get_field_index("close"), "close",
-                                   instants.column("close").cast(pa.int64()))
-    for r in instants.to_pylist():
-        by_index.setdefault(r["index"], []).append(r)
-    row_list: dict[str, list[dict]] = {}
-    for r in rows.to_pylist():
-        row_list.setdefault(r["index"], []).append(r)
-    resume: dict[str, int] = {}
-    for iid, book in books.items():
-        t0 = reached.get(iid, NEVER)
-        if book.index.family == "grayscale" or t0 == FROM_START:
-            continue
-        cut = int(min(t0, 2**62))
-        seqs: dict[int, list[dict]] = {}
-        for r in by_index.get(iid, []):
-            if r["effective"] < cut:
-                seqs.setdefault(r["seq"], []).append(r)
-        for seq in sorted(seqs):
-            members = [r for r in sorted(seqs[seq], key=lambda x: x["position"])
-                       if r["asset"] is not None]
-            head = seqs[seq][0]
-            close = head["close"]  # None for an index's first basket
-            book.baskets.append(Basket(
-                iid, head["month"], head["kind"], head["effective"], close,
-                [m["asset"] for m in members],
-                {m["asset"]: m["supply"] for m in members},
-                {m["asset"]: m["factor"] for m in members},
-                {m["asset"]: m["market_value"] for m in members},
-                {m["asset"]: m["weight"] for m in members},
-                {m["asset"]: m["rank"] for m in members},
-                [n for n in (head["notes"] or "").split("\n") if n]))
-        for r in row_list.get(iid, []):
-            if r["effective"] < cut:
-                book.rows.append(ReviewRow(iid, r["review"], r["asset"], r["action"],
-                                           r["reason"]))
-                book.row_effective.append(r["effective"])
-        resume[iid] = cut
-    return resume
+
+    def before_cut(table):
+        """Rows of the restored indices with E before their index's cut, as column lists."""
+        table = table.filter(pc.is_in(table.column("index"), value_set=pa.array(sorted(cuts))))
+        eff = table.column("effective").cast(pa.int64()).to_numpy()
+        idx = table.column("index").to_pylist()
+        keep = eff < np.array([cuts[i] for i in idx], dtype=np.int64)
+        table = table.filter(pa.array(keep))
+        cols = {c: table.column(c).to_pylist() for c in table.column_names
+                if c not in ("effective", "close")}
+        cols["effective"] = eff[keep].tolist()
+        if "close" in table.column_names:
+            cols["close"] = table.column("close").cast(pa.int64()).to_pylist()
+        return cols, table.num_rows
+
+    b, n = before_cut(baskets)
+    groups: dict[tuple[str, int], list[int]] = {}
+    for k in range(n):
+        groups.setdefault((b["index"][k], b["seq"][k]), []).append(k)
+    for (iid, _seq), ks in sorted(groups.items(), key=lambda kv: kv[0]):
+        ks.sort(key=lambda k: b["position"][k])
+        head = ks[0]
+        members = [k for k in ks if b["asset"][k] is not None]
+        assets = [b["asset"][k] for k in members]
+
+        def of(column: str, members=members, assets=assets) -> dict:
+            return dict(zip(assets, (b[column][k] for k in members), strict=True))
+
+        books[iid].baskets.append(Basket(
+            iid, b["month"][head], b["kind"][head], b["effective"][head],
+            b["close"][head],  # None for an index's first basket
+            assets, of("supply"), of("factor"), of("market_value"), of("weight"), of("rank"),
+            [x for x in (b["notes"][head] or "").split("\n") if x]))
+    r, n = before_cut(rows)
+    for k in range(n):
+        book = books[r["index"][k]]
+        book.rows.append(ReviewRow(r["index"][k], r["review"][k], r["asset"][k],
+                                   r["action"][k], r["reason"][k]))
+        book.row_effective.append(r["effective"][k])
+    return cuts
 
 
 def recalc(data: Any, previous: str | Path) -> RecalcResult:
@@ -212,6 +208,7 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     defs = select_indices(params.get("indices"), None)
     ds = DataSet(data)
     update = update_state(ds, *kept)
+    ds.checked = set(update.same_files)  # validated by the previous run, byte for byte
     old_inputs = manifest.get("inputs", {})
     hashes = InputHashes(ds, known={n: old_inputs[n]["sha256"] for n in update.same_files
                                     if n in old_inputs and old_inputs[n].get("file")})
@@ -366,7 +363,10 @@ def _merge(new_t, prev_t, replaced: set[str]):
                                             value_set=pa.array(sorted(replaced), pa.string()))))
     both = pa.concat_tables([keep, new_t.cast(keep.schema)])
     position = {iid: k for k, iid in enumerate(CATALOGUE)}
-    pos = np.array([position.get(i, len(position)) for i in both.column("index").to_pylist()])
+    pos = np.concatenate([np.zeros(0, np.int64)] + [
+        np.array([position.get(v, len(position)) for v in c.dictionary.to_pylist()],
+                 np.int64)[c.indices.to_numpy(zero_copy_only=False)]
+        for c in pc.dictionary_encode(both.column("index")).chunks])
     order = np.argsort(pos, kind="stable")  # within an index both parts keep their order
     return both.take(pa.array(order))
 

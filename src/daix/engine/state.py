@@ -251,22 +251,21 @@ def baskets_tables(books: dict):
     for iid, book in books.items():
         for seq, basket in enumerate(book.baskets):
             members = basket.members or [None]  # an empty (suspended) basket keeps one row
-            for pos, a in enumerate(members):
-                for k, v in (("index", iid), ("seq", seq), ("month", basket.month),
-                             ("kind", basket.kind), ("effective", basket.effective),
-                             ("close", basket.close), ("asset", a), ("position", pos),
-                             ("supply", None if a is None else basket.supply[a]),
-                             ("factor", None if a is None else basket.factor[a]),
-                             ("market_value", None if a is None else basket.market_value[a]),
-                             ("weight", None if a is None else basket.weight[a]),
-                             ("rank", None if a is None else basket.rank[a]),
-                             ("notes", "\n".join(basket.notes))):
-                    b[k].append(v)
-        for row, effective in zip(book.rows, book.row_effective, strict=True):
-            r["index"].append(iid)
-            r["effective"].append(effective)
-            for k in ("review", "asset", "action", "reason"):
-                r[k].append(getattr(row, k))
+            n = len(members)
+            for k, v in (("index", iid), ("seq", seq), ("month", basket.month),
+                         ("kind", basket.kind), ("effective", basket.effective),
+                         ("close", basket.close), ("notes", "\n".join(basket.notes))):
+                b[k] += [v] * n
+            b["asset"] += members
+            b["position"] += range(n)
+            for k, values in (("supply", basket.supply), ("factor", basket.factor),
+                              ("market_value", basket.market_value),
+                              ("weight", basket.weight), ("rank", basket.rank)):
+                b[k] += [None if a is None else values[a] for a in members]
+        r["index"] += [iid] * len(book.rows)
+        r["effective"] += book.row_effective
+        for k in ("review", "asset", "action", "reason"):
+            r[k] += [getattr(row, k) for row in book.rows]
     baskets = pa.table({**b, "effective": pa.array(b["effective"], pa.int64()).cast(ts),
                         "close": pa.array(b["close"], pa.int64()).cast(ts)})
     rows = pa.table(r, schema=pa.schema([("index", pa.string()), ("effective", pa.int64()),
