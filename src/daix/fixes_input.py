@@ -21,6 +21,8 @@ from daix.errors import InputError
 #: them; fewer, larger batches start the threads fewer times).
 DEFAULT_BATCH_ROWS = 1 << 21
 MEMORY_BATCH_ROWS = 1 << 22
+#: Batches read ahead within a file of a dataset.
+READAHEAD_BATCHES = 1
 #: Text columns of at least this many rows are encoded in row ranges on several threads.
 PARALLEL_ENCODE_ROWS = 1 << 16
 TRADE_COLUMNS = ("ts", "asset", "exchange", "quote", "price", "size")
@@ -109,8 +111,14 @@ class TradeSource:
         elif self._kind() == "csv":
             yield from self._csv_batches(columns)
         else:
-            scanner = self.ds.dataset("trades").scanner(columns=list(columns), batch_size=rows)
-            yield from scanner.to_batches()
+            # File by file, one batch read ahead: memory holds about one file's row group
+            # whatever the dataset's size (a scanner over the whole dataset reads ahead
+            # several files while the kernels work, and its memory grows with the data).
+            dataset = self.ds.dataset("trades")
+            for fragment in dataset.get_fragments():
+                yield from fragment.to_batches(
+                    schema=dataset.schema, columns=list(columns), batch_size=rows,
+                    batch_readahead=READAHEAD_BATCHES, fragment_readahead=1)
 
     def _memory_batches(self, columns, rows: int) -> Iterator[Any]:
         """A table in memory in batches of ``rows`` rows: zero-copy slices, except where a
