@@ -503,3 +503,24 @@ def diff_naive(prev: dict, new: dict) -> list[dict]:
             "changed_reviews": n_r,
         })
     return out
+
+
+# --- grouped as-of lookups (SPEC §3.2, §8.4), for kernels/grouping.py -----------------------
+
+
+def group_order_naive(codes: list[int], keys: list[int]) -> list[int]:
+    """Row indices by code, then key, ties in row order."""
+    return sorted(range(len(codes)), key=lambda i: (codes[i], keys[i], i))
+
+
+def asof_rows_naive(keys: list[int], starts: list[int], t: int) -> list[int]:
+    """Per group (rows ``starts[c]:starts[c+1]``, keys ascending), the last row with a key at
+    or before ``t``, else -1."""
+    out = []
+    for c in range(len(starts) - 1):
+        found = -1
+        for j in range(starts[c], starts[c + 1]):
+            if keys[j] <= t:
+                found = j
+        out.append(found)
+    return out

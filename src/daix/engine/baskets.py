@@ -62,9 +62,9 @@ def weigh(index: IndexDef, mv: dict[str, float], scheme: str | None = None,
     cap = index.cap if cap is None else cap
     values = np.array([mv[a] for a in members], dtype=np.float64)
     res = weighting_factors(values, scheme, cap=cap)
-    factors = {a: float(f) for a, f in zip(members, res.factors, strict=True)}
-    weights = {a: float(w) for a, w in zip(members, res.weights, strict=True)}
-    capped = [a for a, c in zip(members, res.capped, strict=True) if c]
+    factors = dict(zip(members, res.factors.tolist(), strict=True))
+    weights = dict(zip(members, res.weights.tolist(), strict=True))
+    capped = [a for a, c in zip(members, res.capped.tolist(), strict=True) if c]
     note = ""
     if cap is not None:
         if not res.feasible:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from daix.calendars import ReviewEvent, calculation_times
@@ -23,43 +24,97 @@ NO_CUTOFF_FIX = "no fix at the cut-off, so not ranked (SPEC §4.1, §8.3)"
 
 #: How far to look for the next or previous official calculation time.
 _SEARCH = 8 * NS_PER_DAY
+#: How many instants' lookups a context keeps.
+_KEEP = 64
+NAN = float("nan")
 
 
 @dataclass
 class Context:
-    """Market and reference data of one run."""
+    """Market and reference data of one run.
+
+    What a review reads at one instant (every asset's fix, last fix or supply) is looked up
+    for all assets at once and kept for the next lookups at that instant (SPEC §3.2, §3.8).
+    """
 
     grid: PriceGrid
     ref: Reference
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _kept(self, key: tuple, make: Callable[[], dict[str, float]]) -> dict[str, float]:
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= _KEEP:
+                del self._memo[next(iter(self._memo))]  # the oldest
+            found = self._memo[key] = make()
+        return found
+
+    def fixes(self, window: str, ts: int) -> dict[str, float]:
+        """Every asset's fix of ``window`` at exactly ``ts`` (NaN when none; empty off the
+        grid)."""
+        def make() -> dict[str, float]:
+            r = self.grid.row(ts)
+            if r < 0 or r >= self.grid.n_rows:
+                return {}
+            return dict(zip(self.grid.assets, self.grid.matrix(window)[r].tolist(),
+                            strict=True))
+
+        return self._kept(("fix", window, ts), make)
+
+    def last_fixes(self, window: str, ts: int) -> dict[str, float]:
+        """Every asset's last fix at or before ``ts`` (NaN when none)."""
+        def make() -> dict[str, float]:
+            r = min(self.grid.row(ts), self.grid.n_rows - 1)
+            if r < 0:
+                return {}
+            return dict(zip(self.grid.assets, self.grid.filled(window)[r].tolist(),
+                            strict=True))
+
+        return self._kept(("last", window, ts), make)
+
+    def supply_at(self, ts: int) -> dict[str, float]:
+        """Every asset's supply as of ``ts``: its latest row at or before (NaN when none;
+        zero or negative values as they are, SPEC §8.3)."""
+        return self._kept(("supply", ts), lambda: self.ref.supply.snapshot(ts))
 
     def fresh(self, index: IndexDef, ts: int, asset: str) -> float:
         """The index window's fix of ``asset`` at exactly ``ts`` (NaN when none)."""
-        return self.grid.fresh(index.window, ts, asset)
+        return self.fixes(index.window, ts).get(asset, NAN)
 
     def last(self, index: IndexDef, ts: int, asset: str) -> float:
         """The last fix at or before ``ts`` (SPEC §3.8: a stale constituent keeps it)."""
-        return self.grid.last(index.window, ts, asset)
+        return self.last_fixes(index.window, ts).get(asset, NAN)
 
     def deleted_by(self, asset: str, effective: int) -> int | None:
         """The instant u of a deletion of ``asset`` with u <= E, if any (SPEC §8.5)."""
-        for u, a in self.ref.deletions:
-            if a == asset and u <= effective:
-                return u
-        return None
+        u = self.ref.first_deletion.get(asset)
+        return u if u is not None and u <= effective else None
 
     def review_inputs(self, index: IndexDef, ev: ReviewEvent,
                       asset: str) -> tuple[float, float] | str:
         """(supply at the cut-off, fix at the review price time) of a candidate, or why it is
         ineligible: deleted before E (SPEC §8.5), no or non-positive supply or no price (§3.8)."""
-        if self.deleted_by(asset, ev.effective) is not None:
-            return DELETED
-        s = self.ref.supply.at(asset, ev.cutoff)
-        if not s > 0:
-            return NO_SUPPLY
-        p = self.fresh(index, ev.price_time, asset)
-        if not p > 0:
-            return NO_PRICE
-        return s, p
+        return self.review_screen(index, ev)(asset)
+
+    def review_screen(self, index: IndexDef,
+                      ev: ReviewEvent) -> Callable[[str], tuple[float, float] | str]:
+        """:meth:`review_inputs` of one review as a function of the asset (the lookups at the
+        review's instants done once)."""
+        supply = self.supply_at(ev.cutoff)
+        prices = self.fixes(index.window, ev.price_time)
+
+        def inputs(asset: str) -> tuple[float, float] | str:
+            if self.deleted_by(asset, ev.effective) is not None:
+                return DELETED
+            s = supply.get(asset, NAN)
+            if not s > 0:
+                return NO_SUPPLY
+            p = prices.get(asset, NAN)
+            if not p > 0:
+                return NO_PRICE
+            return s, p
+
+        return inputs
 
     def computable(self, ev: ReviewEvent) -> bool:
         """A review is computed when its cut-off and price time lie in the data (SPEC §8.3)."""

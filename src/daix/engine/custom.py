@@ -8,7 +8,7 @@ from __future__ import annotations
 from daix.calendars import ReviewEvent
 from daix.catalogue import IndexDef
 from daix.engine.baskets import Basket, rank_by_value, weigh
-from daix.engine.context import NO_CUTOFF_FIX, Book
+from daix.engine.context import NAN, NO_CUTOFF_FIX, Book
 from daix.engine.selection import buffer_select, rank
 
 
@@ -24,13 +24,16 @@ def custom_review(book: Book, ev: ReviewEvent) -> None:
     excluded = ctx.ref.named_list(index.exclusion_list, ev.month) if index.exclusion_list \
         else set()
     top = index.ranked is not None
+    in_sectors = ctx.ref.assets_in(index.sectors) if index.sectors else None
+    inputs = ctx.review_screen(index, ev)
+    cutoff_fixes = ctx.fixes(index.window, ev.cutoff) if top else {}
     why: dict[str, str] = {}
     screened: dict[str, str] = {}  # candidates that failed a data screen (SPEC §3.8)
     supply: dict[str, float] = {}
     mv: dict[str, float] = {}
     rank_value: dict[str, float] = {}
     for asset in sorted(set(universe) | (previous or set())):
-        if index.sectors and not ctx.ref.in_codes(asset, index.sectors):
+        if in_sectors is not None and asset not in in_sectors:
             why[asset] = "sector not among " + ", ".join(index.sectors) + " (SPEC §5)"
             continue
         row = universe.get(asset)
@@ -43,13 +46,13 @@ def custom_review(book: Book, ev: ReviewEvent) -> None:
         if asset in excluded:
             why[asset] = f"on the {index.exclusion_list} list in force (SPEC §4.2)"
             continue
-        found = ctx.review_inputs(index, ev, asset)
+        found = inputs(asset)
         if isinstance(found, str):
             why[asset] = screened[asset] = found
             continue
         s, p = found
         if top:
-            pc = ctx.fresh(index, ev.cutoff, asset)
+            pc = cutoff_fixes.get(asset, NAN)
             if not pc > 0:
                 why[asset] = screened[asset] = NO_CUTOFF_FIX
                 continue
@@ -137,7 +140,9 @@ def factor_reset(book: Book, ev: ReviewEvent) -> None:
                                             "took effect (SPEC §8.5)")
             continue
         members.append(a)
-    prices = {a: ctx.last(index, ev.price_time, a) for a in members}
+    last = ctx.last_fixes(index.window, ev.price_time)
+    fresh = ctx.fixes(index.window, ev.price_time)
+    prices = {a: last.get(a, NAN) for a in members}
     mv = {a: prices[a] * cur.supply[a] for a in members}
     factors, weights, capped, note = weigh(index, mv)
     basket = Basket(index.id, ev.month, "reset", ev.effective, ev.close, members,
@@ -147,7 +152,7 @@ def factor_reset(book: Book, ev: ReviewEvent) -> None:
         basket.notes.append(note)
     book.baskets.append(basket)
     for a in sorted(members):
-        stale = "" if ctx.fresh(index, ev.price_time, a) > 0 else \
+        stale = "" if fresh.get(a, NAN) > 0 else \
             "; no fix at the reset price time, its last price kept (SPEC §8.3)"
         book.row(ev.month, a, "reset", f"monthly factor reset: supply unchanged, factor "
                                        f"recomputed at reset prices (SPEC §4.1){stale}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from daix.calendars import ReviewEvent, new_entrant_time
 from daix.catalogue import GRAYSCALE_SECTORS, GRAYSCALE_X
 from daix.engine.baskets import rank_by_value
-from daix.engine.context import DELETED, NO_PRICE, NO_SUPPLY, Book, Context, ny_date
+from daix.engine.context import DELETED, NAN, NO_PRICE, NO_SUPPLY, Book, Context, ny_date
 from daix.engine.custom import finish_review
 from daix.engine.selection import GrayscaleThresholds
 
@@ -48,10 +48,10 @@ def _inputs(ctx: Context, ev: ReviewEvent, asset: str, index_window_of) -> tuple
     row = ctx.ref.universe(ev.month).get(asset)
     if row is not None and row.new_entrant:
         t = new_entrant_time(ev)
-        return (ctx.ref.supply.at(asset, t), ctx.grid.fresh(index_window_of, t, asset),
+        return (ctx.supply_at(t).get(asset, NAN), ctx.fixes(index_window_of, t).get(asset, NAN),
                 "new entrant: 22:00 UTC price and supply")
-    return (ctx.ref.supply.at(asset, ev.cutoff),
-            ctx.grid.fresh(index_window_of, ev.price_time, asset), "")
+    return (ctx.supply_at(ev.cutoff).get(asset, NAN),
+            ctx.fixes(index_window_of, ev.price_time).get(asset, NAN), "")
 
 
 def screen_sector(ctx: Context, ev: ReviewEvent, key: str, constituents: set[str],
@@ -64,9 +64,11 @@ def screen_sector(ctx: Context, ev: ReviewEvent, key: str, constituents: set[str
     included = ref.named_list(f"grayscale_inclusion_{key}", ev.month)
     th = GrayscaleThresholds(GRAYSCALE_X[key])
     out = SectorScreen([])
-    candidates = {a for a in universe if ref.in_codes(a, codes)} | included | constituents
+    sector = ref.assets_in(codes)
+    candidates = {a for a in universe if a in sector} | included | constituents
+    adtv_dates: dict[bool, tuple[dt.date, dt.date]] = {}  # by new entrant or not
     for asset in sorted(candidates):
-        in_sector = ref.in_codes(asset, codes)
+        in_sector = asset in sector
         if asset not in included and (not in_sector or asset in excluded):
             out.why[asset] = (f"on grayscale_exclusion_{key} (SPEC §4.5)" if in_sector
                               else f"not in the {key} sector codes (SPEC §5)")
@@ -91,7 +93,9 @@ def screen_sector(ctx: Context, ev: ReviewEvent, key: str, constituents: set[str
         if not ok:
             out.why[asset] = mv_words
             continue
-        first, last = _adtv_dates(ev, row.new_entrant)
+        if row.new_entrant not in adtv_dates:
+            adtv_dates[row.new_entrant] = _adtv_dates(ev, row.new_entrant)
+        first, last = adtv_dates[row.new_entrant]
         adtv, days = ref.adtv(asset, first, last)
         ok, adtv_words = th.adtv_ok(adtv, days, constituent, row.new_entrant)
         if not ok:

@@ -172,6 +172,9 @@ class AsOf:
 
     times: dict[str, np.ndarray]
     values: dict[str, np.ndarray]
+    #: Set by :meth:`from_table` for :meth:`snapshot`: (key of each non-empty group, its
+    #: code, every key's times and values in one array, where each code's rows start).
+    _groups: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_table(cls, table, key: str, value: str) -> AsOf:
@@ -179,25 +182,24 @@ class AsOf:
         key ``"None"``, a null instant sorts last)."""
         if table is None or table.num_rows == 0:
             return cls({}, {})
-        chunks = DictionaryChunks.of(table.column(key))
-        names = sorted({v for d in chunks.dictionaries for v in d if v is not None})
-        rank = {v: i for i, v in enumerate(names)}
-        to_rank = chunks.lookups(lambda v: rank.get(v, len(names)) if v is not None
-                                 else len(names))
-        codes = np.concatenate([to_rank[k][idx] for idx, k in
-                                zip(chunks.indices, chunks.which, strict=True)])
-        ts = np.concatenate([int64_chunk(c, np.iinfo(np.int64).max)
-                             for c in table.column("ts").chunks])
+        from daix.engine.grouping import group_order, int64_keys, text_rank_codes
+
+        codes, names = text_rank_codes(table.column(key))
+        ts = int64_keys(table.column("ts"))
         vals = np.asarray(table.column(value).to_numpy(zero_copy_only=False), dtype=np.float64)
-        order = np.lexsort((ts, codes))  # stable: by key, then time
-        codes, ts, vals = codes[order], ts[order], vals[order]
+        order, starts, ts = group_order(codes, len(names) + 1, ts)  # by key, then time
+        vals = vals[order]
         names.append("None")
-        times, values = {}, {}
-        bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
-        for lo, hi in itertools.pairwise(bounds):
-            times[names[codes[lo]]] = ts[lo:hi]
-            values[names[codes[lo]]] = vals[lo:hi]
-        return cls(times, values)
+        times, values, used = {}, {}, []
+        for code, (lo, hi) in enumerate(itertools.pairwise(starts)):
+            if hi > lo:
+                times[names[code]] = ts[lo:hi]
+                values[names[code]] = vals[lo:hi]
+                used.append(code)
+        out = cls(times, values)
+        out._groups = ([names[c] for c in used], np.array(used, dtype=np.int64), ts, vals,
+                       starts)
+        return out
 
     def at(self, key: str, ts: int) -> float:
         """Latest value at or before ``ts`` (NaN when none). Zero or negative values are
@@ -207,6 +209,18 @@ class AsOf:
             return float("nan")
         i = int(np.searchsorted(t, ts, side="right")) - 1
         return float(self.values[key][i]) if i >= 0 else float("nan")
+
+    def snapshot(self, ts: int) -> dict[str, float]:
+        """:meth:`at` of every key at one instant, as a dict (a key with no row at or before
+        ``ts`` maps to NaN); one pass over the keys in a kernel."""
+        if self._groups is None:
+            return {k: self.at(k, ts) for k in self.times}
+        from daix.kernels.grouping import asof_rows_nb
+
+        keys, used, times, values, starts = self._groups
+        rows = asof_rows_nb(times, starts, np.int64(ts))[used]
+        found = np.where(rows >= 0, values[rows], np.nan)
+        return dict(zip(keys, found.tolist(), strict=True))
 
     def series(self, key: str, ts: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`at` over many instants."""

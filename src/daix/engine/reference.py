@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,43 +39,41 @@ class Reference:
 
     def __init__(self, universe=None, lists=None, assets=None, supply=None, volume=None,
                  deletions=None) -> None:
-        self._universe: dict[str, dict[str, UniverseRow]] = {}
-        if universe is not None:
-            for r in universe.to_pylist():
-                self._universe.setdefault(r["review"], {})[r["asset"]] = UniverseRow(
-                    bool(r["total_cap"]), r["class"], bool(r["liquidity_pass"]),
-                    bool(r["new_entrant"]))
-        self._universe_months = sorted(self._universe)
+        # A universe snapshot becomes UniverseRow objects when a review first reads it.
+        self._universe_table = universe
+        self._universe_rows: dict[str, np.ndarray] = {}
+        self._universe: dict[str, dict[str, UniverseRow]] = {}  # by month on record
+        self._universe_at: dict[str, dict[str, UniverseRow]] = {}  # by month asked for
+        self._universe_row_values: dict[tuple, UniverseRow] = {}
+        if universe is not None and universe.num_rows:
+            self._universe_rows = _rows_by_value(universe.column("review"))
+        self._universe_months = sorted(self._universe_rows)
         self._lists: dict[str, dict[str, set[str]]] = {}
         if lists is not None:
-            for r in lists.to_pylist():
-                self._lists.setdefault(r["list"], {}).setdefault(r["review"], set()).add(
-                    r["asset"])
+            for review, name, asset in zip(*_columns(lists, "review", "list", "asset"),
+                                           strict=True):
+                self._lists.setdefault(name, {}).setdefault(review, set()).add(asset)
         self._list_months = {name: sorted(m) for name, m in self._lists.items()}
         self.sector: dict[str, str] = {}
         self.subsector: dict[str, str] = {}
         if assets is not None:
-            for r in assets.to_pylist():
-                self.sector[r["asset"]] = (r["sector"] or "").strip()
-                self.subsector[r["asset"]] = (r["subsector"] or "").strip()
+            for asset, sector, subsector in zip(*_columns(assets, "asset", "sector",
+                                                          "subsector"), strict=True):
+                self.sector[asset] = (sector or "").strip()
+                self.subsector[asset] = (subsector or "").strip()
+        self._code_sets: dict[tuple[str, ...], frozenset[str]] = {}
         self.supply = AsOf.from_table(supply, "asset", "circulating_supply")
-        self._volume: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if volume is not None and volume.num_rows:
-            import pyarrow.compute as pc
-
-            order = pc.sort_indices(volume, [("asset", "ascending"), ("date", "ascending")])
-            v = volume.take(order)
-            assets_v = np.asarray(v.column("asset").to_numpy(zero_copy_only=False))
-            days = v.column("date").cast("int32").to_numpy(zero_copy_only=False)
-            usd = np.asarray(v.column("volume_usd").to_numpy(zero_copy_only=False), float)
-            bounds = np.flatnonzero(np.r_[True, assets_v[1:] != assets_v[:-1], True])
-            for lo, hi in itertools.pairwise(bounds):
-                self._volume[str(assets_v[lo])] = (np.asarray(days[lo:hi], np.int64),
-                                                   usd[lo:hi])
+        # The volume table is grouped per asset when an ADTV is first asked for.
+        self._volume_table = volume if volume is not None and volume.num_rows else None
+        self._volume: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self.deletions: list[tuple[int, str]] = []
+        #: The first deletion instant u of each deleted asset (SPEC §8.5).
+        self.first_deletion: dict[str, int] = {}
         if deletions is not None:
             ts = deletions.column("ts").cast("int64").to_pylist()
             self.deletions = sorted(zip(ts, deletions.column("asset").to_pylist(), strict=True))
+            for u, asset in self.deletions:
+                self.first_deletion.setdefault(asset, u)
 
     @classmethod
     def from_dataset(cls, ds, needs_volume: bool = False) -> Reference:
@@ -94,8 +91,27 @@ class Reference:
         return _in_force(self._universe_months, month)
 
     def universe(self, month: str) -> dict[str, UniverseRow]:
+        found = self._universe_at.get(month)
+        if found is not None:
+            return found
         m = self.universe_month(month)
-        return self._universe.get(m, {}) if m is not None else {}
+        if m is None:
+            return {}
+        found = self._universe.get(m)
+        if found is None:
+            found = self._universe[m] = {}
+            rows = self._universe_table.take(self._universe_rows[m])
+            shared = self._universe_row_values  # rows are immutable: one object per value
+            for asset, total_cap, klass, liquidity, new in zip(*_columns(
+                    rows, "asset", "total_cap", "class", "liquidity_pass", "new_entrant"),
+                    strict=True):
+                value = (bool(total_cap), klass, bool(liquidity), bool(new))
+                row = shared.get(value)
+                if row is None:
+                    row = shared[value] = UniverseRow(*value)
+                found[asset] = row
+        self._universe_at[month] = found
+        return found
 
     def named_list(self, name: str, month: str) -> set[str]:
         m = _in_force(self._list_months.get(name, []), month)
@@ -104,6 +120,18 @@ class Reference:
     # --- sectors (SPEC §5: a subsector's first six digits are its sector) ------------------
     def in_codes(self, asset: str, codes: tuple[str, ...]) -> bool:
         """Whether the asset's sector or subsector is one of ``codes`` (6 or 8 digits)."""
+        return asset in self.assets_in(codes)
+
+    def assets_in(self, codes: tuple[str, ...]) -> frozenset[str]:
+        """The assets whose sector or subsector is one of ``codes`` (an asset with no row in
+        the assets table has no sector: it is in none)."""
+        found = self._code_sets.get(codes)
+        if found is None:
+            found = self._code_sets[codes] = frozenset(
+                a for a in self.subsector if self._has_code(a, codes))
+        return found
+
+    def _has_code(self, asset: str, codes: tuple[str, ...]) -> bool:
         sub = self.subsector.get(asset, "")
         sector = self.sector.get(asset, "") or sub[:6]
         for code in codes:
@@ -116,12 +144,15 @@ class Reference:
     # --- volume (SPEC §4.5, §8.4) ----------------------------------------------------------
     def adtv(self, asset: str, first: dt.date, last: dt.date) -> tuple[float, int]:
         """Mean daily USD volume over the dates ``first..last`` inclusive, and days on record."""
+        if self._volume is None:
+            self._volume = ({} if self._volume_table is None
+                            else _volume_by_asset(self._volume_table))
         rec = self._volume.get(asset)
         if rec is None:
             return float("nan"), 0
         days, usd = rec
-        lo = np.searchsorted(days, _day_number(first), side="left")
-        hi = np.searchsorted(days, _day_number(last), side="right")
+        lo = days.searchsorted(_day_number(first), side="left")
+        hi = days.searchsorted(_day_number(last), side="right")
         n = int(hi - lo)
         if n == 0:
             return float("nan"), 0
@@ -130,3 +161,33 @@ class Reference:
 
 def _day_number(day: dt.date) -> int:
     return (day - dt.date(1970, 1, 1)).days
+
+
+def _columns(table, *names: str) -> list[list]:
+    """Columns of a table as Python lists (one conversion per column, none per row)."""
+    return [table.column(n).to_pylist() for n in names]
+
+
+def _rows_by_value(col) -> dict[str | None, np.ndarray]:
+    """The rows of each value of a text column (a null is the value None), in row order."""
+    from daix.engine.grouping import group_order, groups, text_rank_codes
+
+    codes, names = text_rank_codes(col)
+    order, starts, _ = group_order(codes, len(names) + 1, np.zeros(len(codes), dtype=np.int64))
+    values = [*names, None]
+    return {values[c]: order[lo:hi] for c, lo, hi in groups(starts)}
+
+
+def _volume_by_asset(volume) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per asset (a null one is ``"None"``): its dates (day numbers) ascending, a null date
+    last, and the USD volumes of those dates."""
+    from daix.engine.grouping import group_order, groups, int64_keys, text_rank_codes
+
+    codes, names = text_rank_codes(volume.column("asset"))
+    date = volume.column("date").cast("int32")
+    order, starts, _ = group_order(codes, len(names) + 1, int64_keys(date))
+    # A null date sorts last; as a day number it is what NumPy makes of NaN as int64.
+    days = np.asarray(np.asarray(date.to_numpy(zero_copy_only=False))[order], np.int64)
+    usd = np.asarray(volume.column("volume_usd").to_numpy(zero_copy_only=False), float)[order]
+    keys = [*names, "None"]
+    return {keys[c]: (days[lo:hi], usd[lo:hi]) for c, lo, hi in groups(starts)}

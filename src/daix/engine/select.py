@@ -24,6 +24,7 @@ def select_review(book: Book, ev: ReviewEvent) -> None:
     supply: dict[str, float] = {}
     price: dict[str, float] = {}
     mv: dict[str, float] = {}
+    inputs = ctx.review_screen(index, ev)
     for asset in sorted(set(universe) | (previous or set())):
         row = universe.get(asset)
         if ex_btc and asset == "BTC":
@@ -38,7 +39,7 @@ def select_review(book: Book, ev: ReviewEvent) -> None:
         if not row.liquidity_pass:
             why[asset] = screened[asset] = "failed the liquidity test (SPEC §8.4)"
             continue
-        found = ctx.review_inputs(index, ev, asset)
+        found = inputs(asset)
         if isinstance(found, str):
             why[asset] = screened[asset] = found
             continue

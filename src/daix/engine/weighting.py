@@ -144,6 +144,18 @@ def weighting_factors_segments(
     mv = _values(market_values, "market values", positive=True)
     off = _offsets(offsets, mv.size)
     n_seg = off.size - 1
+    codes = _scheme_codes(schemes, n_seg)
+    cap = _caps(caps, n_seg)
+    factors, targets, capped, passes, feasible = weighting_factors_segments_nb(
+        mv, off, codes, cap, CAP_TOL
+    )
+    return WeightResult(
+        factors=factors, weights=targets, capped=capped, passes=passes, feasible=feasible
+    )
+
+
+def _scheme_codes(schemes: object, n_seg: int) -> np.ndarray:
+    """Kernel codes of the schemes per basket (names or codes; one applies to every basket)."""
     codes = np.empty(n_seg, dtype=np.int64)
     scheme_list = list(np.atleast_1d(np.asarray(schemes, dtype=object)))
     if len(scheme_list) == 1 and n_seg != 1:
@@ -158,13 +170,7 @@ def weighting_factors_segments(
                 f"unknown weighting scheme {scheme!r}; expected one of {', '.join(SCHEME_CODES)}"
             )
         codes[s] = int(code)
-    cap = _caps(caps, n_seg)
-    factors, targets, capped, passes, feasible = weighting_factors_segments_nb(
-        mv, off, codes, cap, CAP_TOL
-    )
-    return WeightResult(
-        factors=factors, weights=targets, capped=capped, passes=passes, feasible=feasible
-    )
+    return codes
 
 
 def weighting_factors(
@@ -175,12 +181,17 @@ def weighting_factors(
     ``scheme`` is ``market_cap``, ``equal`` or ``sqrt``; with ``cap`` the target weights are
     capped per SPEC §3.4. ``passes`` and ``feasible`` of the result are scalars.
     """
+    from daix.kernels.capping import weighting_factors_segments_nb
+
     mv = _values(market_values, "market values", positive=True)
-    res = weighting_factors_segments(mv, np.array([0, mv.size]), [scheme], [cap])
+    factors, targets, capped, passes, feasible = weighting_factors_segments_nb(
+        mv, np.array([0, mv.size], dtype=np.int64), _scheme_codes([scheme], 1), _caps([cap], 1),
+        CAP_TOL
+    )
     return WeightResult(
-        factors=res.factors,
-        weights=res.weights,
-        capped=res.capped,
-        passes=int(res.passes[0]),
-        feasible=bool(res.feasible[0]),
+        factors=factors,
+        weights=targets,
+        capped=capped,
+        passes=int(passes[0]),
+        feasible=bool(feasible[0]),
     )
