@@ -293,3 +293,94 @@ def test_changed_file_is_validated_unchanged_one_is_not_rechecked(grouped):
     ds = DataSet(new)
     ds.checked = {"supply"}
     assert ds.table("supply").num_rows == supply.num_rows + 1
+
+
+# --- reviews rerun only from the first step that read a changed price ---------------------
+
+
+def read_days(out: Path, index: str, window: str) -> set[int]:
+    """UTC days (ns) holding an instant some review step of ``index`` read in ``window``."""
+    reads = pq.read_table(out / "state" / "reads.parquet").to_pylist()
+    return {r["ts"] - r["ts"] % (24 * HOUR) for r in reads
+            if r["index"] == index and r["window"] == window}
+
+
+def test_correction_no_review_read_reruns_no_review(grouped):
+    # SPEC §7.2: a price no review read changes levels only; every kept basket stands.
+    _root, _, out, prices = grouped
+    day = middle(prices)
+    busy = set().union(*(read_days(out, i, "15m") for i in ("CUSTOM_TOP20", "CUSTOM_INFRA",
+                                                           "CUSTOM_APP", "grayscale")))
+    while any(abs(day - b) <= 2 * 24 * HOUR for b in busy):
+        day += 24 * HOUR
+    edited, n = scale_rows(prices, "BTC", "15m", day, 1.02)
+    assert n > 0
+    new = corrected(grouped, "quiet_day", lambda _: edited)
+    res = recalc(new, out)
+    assert_full(new, res)
+    info = res.result.manifest["recalc"]
+    assert info["reviews_from"] and set(info["reviews_from"].values()) == {"none"}
+    changed = {r["index"] for r in res.diff.to_pylist() if r["changed"]}
+    assert "CUSTOM_TOP20" in changed  # BTC is a Top 20 constituent: its levels moved
+
+
+def test_correction_on_a_review_day_reruns_from_that_review(grouped):
+    # A price a Custom review read (its cut-off or review price time): that review and the
+    # later ones run again, bit for bit a full backfill.
+    root, _, out, prices = grouped
+    reads = [r for r in pq.read_table(out / "state" / "reads.parquet").to_pylist()
+             if r["index"] == "CUSTOM_TOP20" and r["window"] == "15m" and r["kind"] == 0]
+    steps = sorted({r["step"] for r in reads})
+    target = steps[len(steps) // 2]
+    ts = min(r["ts"] for r in reads if r["step"] == target)
+    day = ts - ts % (24 * HOUR)
+    edited, n = scale_rows(prices, "ETH", "15m", day, 0.9)
+    assert n > 0
+    new = corrected(grouped, "review_day", lambda _: edited)
+    res = recalc(new, out)
+    assert_full(new, res)
+    info = res.result.manifest["recalc"]
+    since = info["reviews_from"]["CUSTOM_TOP20"]
+    assert since not in ("none", "start")
+    from daix.timeutil import parse_instant
+
+    # It restarts just after the step before the first one that read the changed day.
+    assert parse_instant(since) <= target
+    # The state the recalc wrote serves a second recalc on a review day of another index.
+    out1 = root / "review_day_out"
+    write_recalc(res, out1, out)
+    second, _ = scale_rows(edited, "SOL", "15m", day, 1.1)
+    new2 = corrected(grouped, "review_day2", lambda _: second)
+    assert_full(new2, recalc(new2, out1))
+
+
+def test_affected_rows_by_hand():
+    from daix.engine.reads import affected_rows
+
+    nan = float("nan")
+    m = np.array([[1.0, 7.0], [nan, 7.0], [nan, nan], [4.0, nan], [5.0, 8.0]])
+    # Cell (0, A) changed: fixes read at hour 0; last fixes of A at hours 0-2 (hour 3 has an
+    # unchanged fix of A).
+    fresh, last = affected_rows(m, np.array([0]), np.array([0]))
+    assert fresh.tolist() == [True, False, False, False, False]
+    assert last.tolist() == [True, True, True, False, False]
+    # Also (3, A) and (1, B): B's last fix is read from hour 1 until its fix at hour 4.
+    fresh, last = affected_rows(m, np.array([0, 3, 1]), np.array([0, 0, 1]))
+    assert fresh.tolist() == [True, True, False, True, False]
+    assert last.tolist() == [True, True, True, True, False]
+
+
+def test_first_affected_by_hand():
+    from daix.engine.reads import FRESH, LAST, first_affected
+
+    reads = pa.table({"index": ["X", "X", "Y", "grayscale"], "step": [10, 20, 5, 0],
+                      "window": ["15m", "15m", "1h", "15m"], "kind": pa.array(
+                          [FRESH, LAST, FRESH, LAST], pa.int8()),
+                      "ts": [2 * HOUR, 9 * HOUR, 2 * HOUR, 1 * HOUR]})
+    fresh = np.array([False, False, True, False])
+    last = np.array([False, False, True, True])
+    # Grid of 4 hours from 0: X's fix at hour 2 and its last fix at hour 9 (after the grid:
+    # its last row, 3) both see a change, the first at step 10; Y reads another window; the
+    # Grayscale last fix at hour 1 sees none.
+    got = first_affected(reads, {"15m": (fresh, last)}, 0, HOUR)
+    assert got == {"X": 10}

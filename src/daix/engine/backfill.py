@@ -35,6 +35,7 @@ class BackfillResult:
     grid: Any = field(default=None, repr=False)  # the price matrices, kept in state/
     grid_source: Any = field(default=None, repr=False)  # window -> kept file it is equal to
     kept_books: Any = field(default=None, repr=False)  # recalc: state/ rows of books kept
+    reads: Any = field(default=None, repr=False)  # what each review step read (state/)
 
 
 def select_indices(indices: Iterable[str] | None = None, family: str | None = None
@@ -92,7 +93,10 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
             raise InputError("no hourly fixes in the prices table (SPEC §2.7)",
                              path=ds.label("prices"))
         t = time.perf_counter()
-        books = run_reviews(ds, grid, multi)
+        from daix.engine.reads import ReadLog
+
+        reads = ReadLog()
+        books = run_reviews(ds, grid, multi, reads=reads)
         timings["reviews"] = time.perf_counter() - t
         t = time.perf_counter()
         series += multi_levels(grid, multi, books, hourly)
@@ -129,6 +133,8 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     result = BackfillResult(levels, constituents, reviews, manifest, books, ds)
     result.state_hashes = state_hashes
     result.grid = grid
+    if multi:
+        result.reads = reads.table()
     return result
 
 
@@ -181,22 +187,27 @@ def _prices(ds: DataSet):
     return fixes.filter(ok).select(["ts", "asset", "window", "price"]), True
 
 
-def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None) -> dict[str, Any]:
+def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None,
+                reads=None) -> dict[str, Any]:
     """Every review of every multi-asset index in ``defs``, family by family (SPEC §4).
 
     ``restore`` (recalc, SPEC §7.2) fills books with kept baskets and returns, per restored
-    index, the instant from which its events run again.
+    index, the instant from which its events run again (:data:`daix.engine.reads.FINAL` or
+    later: none; a Grayscale index is restored whole or not at all). ``reads``
+    (a :class:`daix.engine.reads.ReadLog`) notes the prices each review step reads.
     """
     from daix import progress
     from daix.calendars import review_events
     from daix.engine.context import Book, Context
     from daix.engine.custom import custom_review
     from daix.engine.grayscale import grayscale_family
+    from daix.engine.reads import FINAL, GRAYSCALE
     from daix.engine.reference import Reference
     from daix.engine.select import select_review
 
     needs_volume = any(d.family == "grayscale" for d in defs)
     ctx = Context(grid, Reference.from_dataset(ds, needs_volume=needs_volume))
+    ctx.reads = reads
     books = {d.id: Book(d, ctx) for d in defs}
     resume = restore(books) if restore is not None else {}
     lo = grid.grid_start - 62 * NS_PER_DAY
@@ -206,7 +217,9 @@ def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None) -> dict[s
             continue
         events = sorted(review_events(fam, lo, grid.grid_end), key=lambda ev: ev.effective)
         if fam == "grayscale":
-            grayscale_family(ctx, fam_books, events)
+            if not all(resume.get(i, 0) >= FINAL for i in fam_books):  # not restored whole
+                _note(reads, GRAYSCALE, 0)
+                grayscale_family(ctx, fam_books, events)
         else:
             step = custom_review if fam == "custom" else select_review
             for book in fam_books.values():
@@ -214,11 +227,21 @@ def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None) -> dict[s
                 for ev in events:
                     if not ctx.computable(ev) or (since is not None and ev.effective < since):
                         continue
+                    _note(reads, book.index.id, ev.effective)
                     book.apply_deletions(before=ev.effective)
                     step(book, ev)
         for book in fam_books.values():
+            _note(reads, book.index.id if fam != "grayscale" else GRAYSCALE,
+                  FINAL if fam != "grayscale" else 0)
             book.apply_deletions(before=None)
+    _note(reads, None, 0)
     return books
+
+
+def _note(reads, index: str | None, step: int) -> None:
+    """Note the reads that follow under ``(index, step)`` (none after ``index`` None)."""
+    if reads is not None:
+        reads.key = None if index is None else (index, int(step))
 
 
 def multi_levels(grid, defs: list[IndexDef], books: dict[str, Any], hourly: bool) -> list:

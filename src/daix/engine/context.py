@@ -13,6 +13,7 @@ from daix.calendars import ReviewEvent, calculation_times
 from daix.catalogue import IndexDef
 from daix.engine.baskets import Basket, ReviewRow, rank_by_value, weights_of
 from daix.engine.market import PriceGrid
+from daix.engine.reads import FRESH, LAST, ReadLog
 from daix.engine.reference import Reference
 from daix.timeutil import NS_PER_DAY, ns_to_datetime, ns_to_iso
 
@@ -40,6 +41,8 @@ class Context:
     grid: PriceGrid
     ref: Reference
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    #: Where the price reads of each review step are noted (``daix.engine.reads``), if any.
+    reads: ReadLog | None = field(default=None, init=False, repr=False, compare=False)
 
     def _kept(self, key: tuple, make: Callable[[], dict[str, float]]) -> dict[str, float]:
         found = self._memo.get(key)
@@ -52,6 +55,9 @@ class Context:
     def fixes(self, window: str, ts: int) -> dict[str, float]:
         """Every asset's fix of ``window`` at exactly ``ts`` (NaN when none; empty off the
         grid)."""
+        if self.reads is not None:
+            self.reads.note(window, FRESH, ts)
+
         def make() -> dict[str, float]:
             r = self.grid.row(ts)
             if r < 0 or r >= self.grid.n_rows:
@@ -63,6 +69,9 @@ class Context:
 
     def last_fixes(self, window: str, ts: int) -> dict[str, float]:
         """Every asset's last fix at or before ``ts`` (NaN when none)."""
+        if self.reads is not None:
+            self.reads.note(window, LAST, ts)
+
         def make() -> dict[str, float]:
             r = min(self.grid.row(ts), self.grid.n_rows - 1)
             if r < 0:

@@ -101,15 +101,16 @@ def load_grid(state: Path) -> tuple[PriceGrid, dict[str, KeptMatrix]] | None:
     return grid, kept
 
 
-def patch_grid(grid: PriceGrid, table, kept: dict[str, KeptMatrix] | None = None) -> set[str]:
+def patch_grid(grid: PriceGrid, table, kept: dict[str, KeptMatrix] | None = None
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Lay a validated piece of the prices table (rows whose instant, asset and window were
     already in the data) over ``grid``; adjusts ``bad_price``; records the cells that changed
-    in ``kept``; returns the windows whose matrix changed."""
+    in ``kept``; returns per window whose matrix changed its changed cells (rows, columns)."""
     from daix.convert import DictionaryChunks, int64_chunk
     from daix.kernels.grid import patch_hourly_nb
 
     windows = list(grid.matrices)
-    touched: set[str] = set()
+    touched: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for batch in table.select(["ts", "asset", "window", "price"]).to_batches():
         ts = int64_chunk(batch.column(0), 1)
         price = np.asarray(batch.column(3).to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -133,10 +134,12 @@ def patch_grid(grid: PriceGrid, table, kept: dict[str, KeptMatrix] | None = None
                 ts, win.indices[0], wslot, ast.indices[0], acol, price, grid.grid_start, slot, m)
             grid.counts["bad_price"] = grid.counts.get("bad_price", 0) + after - before
             if changed:
-                touched.add(window)
+                now = m[r, c]
+                moved = before_values.view(np.int64) != now.view(np.int64)
+                rows, cols = touched.get(window, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+                touched[window] = (np.concatenate([rows, r[moved]]),
+                                   np.concatenate([cols, c[moved]]))
                 if kept is not None and window in kept:
-                    now = m[r, c]
-                    moved = (before_values.view(np.int64) != now.view(np.int64))
                     kept[window].add(r[moved], c[moved], now[moved])
     grid._filled.clear()
     return touched

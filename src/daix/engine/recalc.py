@@ -128,19 +128,23 @@ def _load_previous(previous: Path):
     kept = read_state(state)
     baskets = pq.read_table(state / "baskets.parquet")
     rows = pq.read_table(state / "rows.parquet")
-    return manifest, tables, kept, baskets, rows
+    reads = (pq.read_table(state / "reads.parquet") if (state / "reads.parquet").exists()
+             else None)
+    return manifest, tables, kept, baskets, rows, reads
 
 
 def restore_books(books: dict, reached: dict[str, float], baskets, rows) -> dict[str, int]:
-    """Put back, into each reached Custom / Crypto Select book, its baskets and rows with E
-    before the reached instant; returns index -> that instant (events from it on rerun)."""
+    """Put back, into each book, its baskets and rows with E before the instant ``reached``
+    gives it (all of them for ``NEVER``; a Grayscale book only whole); returns index -> that
+    instant (its events from then on run again)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from daix.engine.baskets import Basket, ReviewRow
 
     cuts = {i: int(min(reached.get(i, NEVER), 2**62)) for i, b in books.items()
-            if b.index.family != "grayscale" and reached.get(i, NEVER) != FROM_START}
+            if reached.get(i, NEVER) != FROM_START
+            and (b.index.family != "grayscale" or reached.get(i, NEVER) == NEVER)}
     if not cuts:
         return {}
 
@@ -198,11 +202,12 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     from daix.engine.changes import update_state
     from daix.engine.market import AsOf
     from daix.engine.outputs import InputHashes, build_tables, manifest_for
+    from daix.engine.reads import ReadLog
     from daix.engine.single import TickStream, single_levels
 
     t_start = time.perf_counter()
     previous = Path(previous)
-    manifest, prev_tables, kept, baskets, rows = _load_previous(previous)
+    manifest, prev_tables, kept, baskets, rows, prev_reads = _load_previous(previous)
     params = manifest["parameters"]
     derived = bool(params.get("derived_prices"))
     defs = select_indices(params.get("indices"), None)
@@ -225,9 +230,10 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     prices_changed = derived or any(t == "prices" for t, _, _ in changes)
     todo = [d for d in defs if d.id in reached]
     t = time.perf_counter()
+    touched = None  # the price cells that changed, when laid over the kept matrices
     if not derived and "prices" not in update.read_whole and (
             not prices_changed or update.prices_patch is not None):
-        grid, grid_source = _kept_grid(previous, update.prices_patch)
+        grid, grid_source, touched = _kept_grid(previous, update.prices_patch)
     if grid is None and (todo or prices_changed):
         prices, _ = _prices(ds)
         from daix.engine.backfill import _has_hourly
@@ -239,17 +245,20 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     timings["read_prices"] = time.perf_counter() - t
     _reach_span(reached, defs, manifest.get("data", {}), grid)
     todo = [d for d in defs if d.id in reached]
+    resume = _resume(reached, changes, defs, update, grid, touched, prev_reads)
     if todo:
         fx = AsOf.from_table(ds.table("fx", required=False), "currency", "usd_per_unit")
         multi = [d for d in todo if d.family != "single"]
         if multi:
             t = time.perf_counter()
-            # Grayscale indices are rerun whole, with every requested one of the family.
+            # Grayscale indices are restored or rerun whole, with every requested one of the
+            # family (their totals share the sector screens).
             gs = [d for d in defs if d.family == "grayscale"]
             if any(d.family == "grayscale" for d in multi):
                 multi = [d for d in multi if d.family != "grayscale"] + gs
+            reads = ReadLog()
             books = run_reviews(ds, grid, multi, restore=lambda bks: restore_books(
-                bks, reached, baskets, rows))
+                bks, resume, baskets, rows), reads=reads)
             series += multi_levels(grid, multi, books, hourly)
             timings["reviews_and_levels"] = time.perf_counter() - t
             for d in multi:
@@ -282,11 +291,16 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
         "recomputed": sorted(recomputed),
         "reached_from": {i: ("start" if v == FROM_START else _iso(v))
                          for i, v in sorted(reached.items())},
+        # Reviews run again from (SPEC §7.2); "none": every kept basket stands.
+        "reviews_from": {i: ("start" if resume.get(i, NEVER) == FROM_START else "none"
+                             if resume.get(i, NEVER) == NEVER else _iso(resume[i]))
+                         for i in sorted(books)},
     }
     result = BackfillResult(levels, constituents, reviews, new_manifest, books, ds)
     result.state_hashes = _Done(update.state)  # state/ of the new output: hashed once, above
     result.grid, result.grid_source = grid, grid_source
     result.kept_books = tuple(_without(t, set(books)) for t in (baskets, rows))
+    result.reads = _merge_reads(prev_reads, reads.table() if books else None, books, resume)
     from daix.engine.diff import diff
 
     outputs = {"levels": levels, "constituents": constituents, "reviews": reviews}
@@ -315,18 +329,75 @@ def _reach_span(reached: dict[str, float], defs: list[IndexDef], data: dict, gri
 
 
 def _kept_grid(previous: Path, patch: list | None):
-    """The previous run's price matrices with the corrected row groups laid over them, and
-    what each window's matrix is made of (for the new ``state/``); (None, {}) when there are
-    none."""
+    """The previous run's price matrices with the corrected row groups laid over them, what
+    each window's matrix is made of (for the new ``state/``) and the cells that changed per
+    window; (None, {}, None) when there are none."""
     from daix.engine.grid_store import load_grid, patch_grid
 
     loaded = load_grid(previous / "state")
     if loaded is None:
-        return None, {}
+        return None, {}, None
     grid, kept = loaded
+    touched: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for piece in patch or []:
-        patch_grid(grid, piece, kept)
-    return grid, kept
+        for window, (r, c) in patch_grid(grid, piece, kept).items():
+            old_r, old_c = touched.get(window, (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+            touched[window] = (np.concatenate([old_r, r]), np.concatenate([old_c, c]))
+    return grid, kept, touched
+
+
+def _resume(reached: dict[str, float], changes: list, defs: list[IndexDef], update, grid,
+            touched, reads) -> dict[str, float]:
+    """Per reached multi-asset index, the instant from which its reviews run again (SPEC
+    §7.2): by the month rule of :func:`reach`, narrowed for price changes to the first review
+    step that read a changed price (:mod:`daix.engine.reads`) when the changed cells are known.
+    ``NEVER``: every kept basket stands; a Grayscale index is rerun whole or not at all."""
+    from daix.engine.reads import GRAYSCALE, affected_rows, first_affected, steps_before
+    from daix.timeutil import NS_PER_HOUR
+
+    if touched is None or reads is None or grid is None:
+        return dict(reached)
+    other = reach([c for c in changes if c[0] != "prices"], defs, update.old_lists,
+                  update.new_lists, False)
+    affected = {w: affected_rows(grid.matrices[w], r, c) for w, (r, c) in touched.items()}
+    first = first_affected(reads, affected, grid.grid_start, NS_PER_HOUR)
+    out = dict(reached)
+    for d in defs:
+        if d.family == "single" or d.id not in reached:
+            continue
+        key = GRAYSCALE if d.family == "grayscale" else d.id
+        at = NEVER
+        if key in first:
+            before = None if key == GRAYSCALE else steps_before(reads, key, first[key])
+            at = FROM_START if before is None else float(before + 1)
+        out[d.id] = min(at, other.get(d.id, NEVER))
+    return out
+
+
+def _merge_reads(previous, new, books: dict, resume: dict[str, float]):
+    """The reads of the new ``state/``: the kept steps' and those that ran again."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from daix.engine.reads import GRAYSCALE
+
+    if previous is None:
+        return new
+    keep = previous
+    for iid, book in books.items():
+        if book.index.family == "grayscale":
+            if resume.get(iid, NEVER) < NEVER:  # rerun whole
+                keep = keep.filter(pc.not_equal(keep.column("index"), GRAYSCALE))
+            continue
+        cut = resume.get(iid, NEVER)
+        if cut == NEVER:
+            cut = float(2**62)
+        drop = pc.equal(keep.column("index"), iid)
+        if cut != FROM_START:
+            drop = pc.and_(drop, pc.greater_equal(keep.column("step"), int(cut)))
+        keep = keep.filter(pc.invert(drop))
+    both = pa.concat_tables([keep, new]) if new is not None else keep
+    return both.group_by(both.column_names).aggregate([])  # distinct notes
 
 
 class _Done:

@@ -277,7 +277,8 @@ def baskets_tables(books: dict):
 def write_state(result, ds: DataSet, directory: Path) -> None:
     """Write ``state/`` beside the SPEC §6.3 files (inside the temporary output directory):
     the slice hashes (merged and per part, with the files' part digests), the baskets and
-    review rows, and the hourly price matrices (:mod:`daix.engine.grid_store`)."""
+    review rows, what each review step read (:mod:`daix.engine.reads`), and the hourly price
+    matrices (:mod:`daix.engine.grid_store`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -301,6 +302,9 @@ def write_state(result, ds: DataSet, directory: Path) -> None:
         rows = pa.concat_tables([kept[1], rows.cast(kept[1].schema)])
     pq.write_table(baskets, state / "baskets.parquet")
     pq.write_table(rows, state / "rows.parquet")
+    reads = getattr(result, "reads", None)
+    if reads is not None:
+        pq.write_table(reads, state / "reads.parquet")
     grid = getattr(result, "grid", None)
     if grid is not None:
         save_grid(grid, state, kept=getattr(result, "grid_source", None))
