@@ -62,9 +62,12 @@ class Reference:
                 self.sector[asset] = (sector or "").strip()
                 self.subsector[asset] = (subsector or "").strip()
         self._code_sets: dict[tuple[str, ...], frozenset[str]] = {}
-        self.supply = AsOf.from_table(supply, "asset", "circulating_supply")
+        # A table, or a function reading it: then read when a review first asks for supply
+        # (a recalc that reruns no review never reads it).
+        self._supply_source = supply
+        self._supply: AsOf | None = None
         # The volume table is grouped per asset when an ADTV is first asked for.
-        self._volume_table = volume if volume is not None and volume.num_rows else None
+        self._volume_table = volume  # a table, None, or a function reading it
         self._volume: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self.deletions: list[tuple[int, str]] = []
         #: The first deletion instant u of each deleted asset (SPEC §8.5).
@@ -75,14 +78,27 @@ class Reference:
             for u, asset in self.deletions:
                 self.first_deletion.setdefault(asset, u)
 
+    @property
+    def supply(self) -> AsOf:
+        """Circulating supply as of an instant, per asset (SPEC §3.2)."""
+        if self._supply is None:
+            source = self._supply_source
+            self._supply = AsOf.from_table(source() if callable(source) else source, "asset",
+                                           "circulating_supply")
+            self._supply_source = None
+        return self._supply
+
     @classmethod
     def from_dataset(cls, ds, needs_volume: bool = False) -> Reference:
+        for name, needed in (("supply", True), ("volume", needs_volume)):
+            if needed and not ds.has(name):
+                ds.table(name)  # the missing-table error, now
         return cls(
             universe=ds.table("universe"),
             lists=ds.table("lists", required=False),
             assets=ds.table("assets", required=False),
-            supply=ds.table("supply"),
-            volume=ds.table("volume", required=needs_volume),
+            supply=lambda: ds.table("supply"),
+            volume=(lambda: ds.table("volume", required=needs_volume)),
             deletions=ds.table("deletions", required=False),
         )
 
@@ -145,8 +161,10 @@ class Reference:
     def adtv(self, asset: str, first: dt.date, last: dt.date) -> tuple[float, int]:
         """Mean daily USD volume over the dates ``first..last`` inclusive, and days on record."""
         if self._volume is None:
-            self._volume = ({} if self._volume_table is None
-                            else _volume_by_asset(self._volume_table))
+            table = self._volume_table() if callable(self._volume_table) else self._volume_table
+            self._volume = ({} if table is None or table.num_rows == 0
+                            else _volume_by_asset(table))
+            self._volume_table = None
         rec = self._volume.get(asset)
         if rec is None:
             return float("nan"), 0
