@@ -204,6 +204,7 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     from daix.engine.outputs import InputHashes, build_tables, manifest_for
     from daix.engine.reads import ReadLog
     from daix.engine.single import TickStream, single_levels
+    from daix.engine.state import kept_books
 
     t_start = time.perf_counter()
     previous = Path(previous)
@@ -226,6 +227,7 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     books: dict = {}
     grid = None
     grid_source: dict = {}
+    standing: set[str] = set()
     skipped: dict[str, str] = dict(manifest.get("skipped", {}))
     prices_changed = derived or any(t == "prices" for t, _, _ in changes)
     todo = [d for d in defs if d.id in reached]
@@ -256,12 +258,20 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
             gs = [d for d in defs if d.family == "grayscale"]
             if any(d.family == "grayscale" for d in multi):
                 multi = [d for d in multi if d.family != "grayscale"] + gs
+            # Indices none of whose review steps the changes reach keep every basket and
+            # review row: only their levels are computed, from the kept baskets.
+            standing = {d.id for d in multi if resume.get(d.id, NEVER) == NEVER}
+            if any(d.family == "grayscale" and d.id not in standing for d in multi):
+                standing -= {d.id for d in gs}
+            rerun = [d for d in multi if d.id not in standing]
             reads = ReadLog()
-            books = run_reviews(ds, grid, multi, restore=lambda bks: restore_books(
-                bks, resume, baskets, rows), reads=reads)
-            series += multi_levels(grid, multi, books, hourly)
+            books = run_reviews(ds, grid, rerun, restore=lambda bks: restore_books(
+                bks, resume, baskets, rows), reads=reads) if rerun else {}
+            series += multi_levels(grid, rerun, books, hourly)
+            series += multi_levels(grid, [d for d in multi if d.id in standing],
+                                   kept_books(baskets, standing), hourly)
             timings["reviews_and_levels"] = time.perf_counter() - t
-            for d in multi:
+            for d in rerun:
                 skipped.pop(d.id, None)
                 if not books[d.id].baskets:
                     skipped[d.id] = ("no review with its cut-off and price time inside the data "
@@ -277,10 +287,12 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
                 series.append(s)
     recomputed = {s.index for s in series} | set(books)
     levels, constituents, reviews = build_tables(series, books, start_ns, end_ns)
-    levels, constituents, reviews = (
-        _merge(new_t, prev_tables[name], recomputed | set(reached))
-        for name, new_t in (("levels", levels), ("constituents", constituents),
-                            ("reviews", reviews)))
+    # Levels of every reached index are new; constituents and review rows only of those whose
+    # reviews ran again (and the single asset indices'), the others' stand as kept.
+    rebuilt = (recomputed | set(reached)) - standing
+    levels = _merge(levels, prev_tables["levels"], recomputed | set(reached))
+    constituents = _merge(constituents, prev_tables["constituents"], rebuilt)
+    reviews = _merge(reviews, prev_tables["reviews"], rebuilt)
     timings["total"] = time.perf_counter() - t_start
     new_manifest = manifest_for(ds, defs, levels, constituents, reviews, timings, skipped,
                                 params, grid, inputs=hashes.result())
@@ -293,8 +305,9 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
                          for i, v in sorted(reached.items())},
         # Reviews run again from (SPEC §7.2); "none": every kept basket stands.
         "reviews_from": {i: ("start" if resume.get(i, NEVER) == FROM_START else "none"
-                             if resume.get(i, NEVER) == NEVER else _iso(resume[i]))
-                         for i in sorted(books)},
+                             if i in standing or resume.get(i, NEVER) == NEVER
+                             else _iso(resume[i]))
+                         for i in sorted(set(books) | standing)},
     }
     result = BackfillResult(levels, constituents, reviews, new_manifest, books, ds)
     result.state_hashes = _Done(update.state)  # state/ of the new output: hashed once, above

@@ -274,6 +274,53 @@ def baskets_tables(books: dict):
     return baskets, rows
 
 
+@dataclass
+class KeptBasket:
+    """A kept basket as the levels kernel reads it: E, C, members and their units (s*f)."""
+
+    effective: int
+    close: int | None
+    members: list[str]
+    _units: dict[str, float]
+
+    def units(self, asset: str) -> float:
+        return self._units[asset]
+
+
+@dataclass
+class KeptBook:
+    """An index whose kept baskets all stand (SPEC §7.2): only its levels are computed."""
+
+    baskets: list[KeptBasket]
+
+
+def kept_books(baskets, ids: set[str]) -> dict[str, KeptBook]:
+    """:class:`KeptBook` of each index of ``ids`` from ``state/baskets.parquet``, with units
+    ``supply * factor`` as :meth:`daix.engine.baskets.Basket.units` computes them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = {i: KeptBook([]) for i in ids}
+    if not ids:
+        return out
+    mine = baskets.filter(pc.is_in(baskets.column("index"), value_set=pa.array(sorted(ids))))
+    cols = {c: mine.column(c).to_pylist() for c in ("index", "seq", "asset", "position",
+                                                      "supply", "factor")}
+    cols["effective"] = mine.column("effective").cast(pa.int64()).to_pylist()
+    cols["close"] = mine.column("close").cast(pa.int64()).to_pylist()
+    groups: dict[tuple[str, int], list[int]] = {}
+    for k in range(mine.num_rows):
+        groups.setdefault((cols["index"][k], cols["seq"][k]), []).append(k)
+    for (iid, _), ks in sorted(groups.items(), key=lambda kv: kv[0]):
+        ks.sort(key=lambda k: cols["position"][k])
+        members = [cols["asset"][k] for k in ks if cols["asset"][k] is not None]
+        units = {cols["asset"][k]: cols["supply"][k] * cols["factor"][k] for k in ks
+                 if cols["asset"][k] is not None}
+        out[iid].baskets.append(KeptBasket(cols["effective"][ks[0]], cols["close"][ks[0]],
+                                           members, units))
+    return out
+
+
 def write_state(result, ds: DataSet, directory: Path) -> None:
     """Write ``state/`` beside the SPEC §6.3 files (inside the temporary output directory):
     the slice hashes (merged and per part, with the files' part digests), the baskets and
