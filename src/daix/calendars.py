@@ -108,8 +108,11 @@ def _hourly_open(ts: np.ndarray) -> np.ndarray:
 
 
 def _daily_times(d: IndexDef, start_ns: int, end_ns: int) -> np.ndarray:
-    days = _local_dates(start_ns, end_ns, d.zone)
-    years = range(days[0].year, days[-1].year + 1)
+    # The years of the local dates of _local_dates (padded a day each side), without them.
+    tz = ZoneInfo(d.zone)
+    first = ns_to_datetime(start_ns).astimezone(tz).date() - dt.timedelta(days=1)
+    last = ns_to_datetime(end_ns).astimezone(tz).date() + dt.timedelta(days=1)
+    years = range(first.year, last.year + 1)
     times = np.concatenate([_daily_year(d.hour, d.minute, d.zone, y) for y in years])
     return _clip(times, start_ns, end_ns)
 

@@ -269,8 +269,12 @@ def multi_levels(grid, defs: list[IndexDef], books: dict[str, Any], hourly: bool
                     start = link + 1
                 if start >= grid.n_rows:
                     break
-                assets = np.array([col[a] for a in b.members], dtype=np.int64)
-                units = np.array([b.units(a) for a in b.members], dtype=np.float64)
+                arrays = getattr(b, "arrays", None)  # a kept basket has them ready
+                if arrays is not None:
+                    assets, units = arrays
+                else:
+                    assets = np.array([col[a] for a in b.members], dtype=np.int64)
+                    units = np.array([b.units(a) for a in b.members], dtype=np.float64)
                 kb.append(KBasket(start, link, assets, units))
             first = books[d.id].baskets[0].effective
             times = calculation_times(d, first, grid.grid_end, hourly=hourly)

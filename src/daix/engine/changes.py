@@ -79,6 +79,21 @@ def _read_part(ds: DataSet, name: str, part: int):
     return conform(raw, spec, ds.label(name), keep_dictionary=name == "prices")
 
 
+def _split_by_table(table) -> dict[str, Any]:
+    """The rows of a (table, ...) table per value of its ``table`` column (one pass)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return {}
+    codes = pc.dictionary_encode(table.column("table")).combine_chunks()
+    idx = codes.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(idx, kind="stable")
+    bounds = np.searchsorted(idx[order], np.arange(len(codes.dictionary) + 1))
+    return {name: table.take(pa.array(order[bounds[k]:bounds[k + 1]]))
+            for k, name in enumerate(codes.dictionary.to_pylist())}
+
+
 def _table_update(ds: DataSet, name: str, old_parts: FileParts | None, old_ph,
                   old_merged_rows) -> tuple[TableState, list, list, list | None, bool]:
     """(new state, removed rows, added rows, changed prices row groups or None, same file)
@@ -136,8 +151,11 @@ def _table_update(ds: DataSet, name: str, old_parts: FileParts | None, old_ph,
 
 
 def update_state(ds: DataSet, old_merged, old_parts: dict[str, FileParts | None],
-                 old_part_hashes) -> Update:
-    """The new data's :class:`InputState` and the slices that changed (SPEC §7.2)."""
+                 old_part_hashes, on_same=None, on_changed=None) -> Update:
+    """The new data's :class:`InputState` and the slices that changed (SPEC §7.2).
+
+    ``on_same(name)`` / ``on_changed(name)`` are called as soon as a table's file is found
+    byte for byte the previous one, or not (a recalc starts hashing changed files then)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -146,20 +164,18 @@ def update_state(ds: DataSet, old_merged, old_parts: dict[str, FileParts | None]
     patch = None
     same: set[str] = set()
     whole: list[str] = []
-    merged_tables = old_merged.column("table")
-    present = [n for n in HASH_LAYOUT if ds.has(n)]
+    merged_by = _split_by_table(old_merged)
+    parts_by = _split_by_table(old_part_hashes) if old_part_hashes is not None else {}
     for name in HASH_LAYOUT:
-        in_old = pc.any(pc.equal(merged_tables, name)).as_py() or False
-        if name not in present:
-            if in_old:  # the table went away: every slice of it changed
-                for t, k, m, h in _rows(old_merged.filter(pc.equal(merged_tables, name))):
+        if not ds.has(name):
+            if name in merged_by:  # the table went away: every slice of it changed
+                for t, k, m, h in _rows(merged_by[name]):
                     delta[t, k, m] -= h
             continue
         old_ph = None
         if old_part_hashes is not None and name in old_parts:
-            old_ph = old_part_hashes.filter(pc.equal(old_part_hashes.column("table"), name))
-        old_rows = (_rows(old_merged.filter(pc.equal(merged_tables, name)))
-                    if old_ph is None else [])
+            old_ph = parts_by.get(name, old_part_hashes.schema.empty_table())
+        old_rows = _rows(merged_by[name]) if old_ph is None and name in merged_by else []
         state, removed, added, piece_patch, same_file = _table_update(
             ds, name, old_parts.get(name), old_ph, old_rows)
         tables[name] = state
@@ -167,6 +183,10 @@ def update_state(ds: DataSet, old_merged, old_parts: dict[str, FileParts | None]
             whole.append(name)
         if same_file:
             same.add(name)
+            if on_same is not None:
+                on_same(name)
+        elif on_changed is not None:
+            on_changed(name)
         if name == "prices":
             patch = piece_patch
         for t, k, m, h in removed:

@@ -10,6 +10,7 @@ import operator
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,30 +114,47 @@ def _table_hash(table) -> str:
 
 
 class InputHashes:
-    """Content hashes of the input tables (SPEC §6.3), the files' computed in a background
-    thread from construction on; :meth:`result` waits for them."""
+    """Content hashes of the input tables (SPEC §6.3), the files' computed one after another
+    in a background thread; :meth:`result` waits for them.
 
-    def __init__(self, ds: DataSet, known: dict[str, str] | None = None) -> None:
-        """``known``: sha256 of files known to hold the bytes a previous run hashed."""
+    By default every file is queued at construction. With ``start=False`` (a recalc) files
+    are queued by :meth:`submit` as soon as they are known to have changed, or given by
+    :meth:`know` when they hold the bytes a previous run hashed; :meth:`result` queues the
+    rest."""
+
+    def __init__(self, ds: DataSet, start: bool = True) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.ds = ds
-        self.known = {n: v for n, v in (known or {}).items()
-                      if ds.has(n) and ds.path(n) is not None}
         self.files = {name: ds.path(name) for name in INPUTS if ds.has(name)}
-        files = {n: p for n, p in self.files.items() if p is not None and n not in self.known}
+        self.known: dict[str, str] = {}
+        self._futures: dict[str, Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-hash")
-        self._future = self._pool.submit(lambda: {n: file_hash(p) for n, p in files.items()})
-        self._pool.shutdown(wait=False)
+        if start:
+            for name in self.files:
+                self.submit(name)
+
+    def submit(self, name: str) -> None:
+        """Queue the hashing of table ``name``'s file (once)."""
+        path = self.files.get(name)
+        if path is not None and name not in self._futures and name not in self.known:
+            self._futures[name] = self._pool.submit(file_hash, path)
+
+    def know(self, name: str, sha256: str) -> None:
+        """The sha256 of table ``name``'s file, known without hashing it."""
+        if self.files.get(name) is not None and name not in self._futures:
+            self.known[name] = sha256
 
     def result(self) -> dict[str, dict]:
-        done = self._future.result()
+        for name in self.files:
+            self.submit(name)
+        self._pool.shutdown(wait=False)
         out = {}
         for name, path in self.files.items():
             if name in self.known:
                 out[name] = {"file": str(path), "sha256": self.known[name]}
             elif path is not None:
-                out[name] = {"file": str(path), "sha256": done[name]}
+                out[name] = {"file": str(path), "sha256": self._futures[name].result()}
             else:
                 table = self.ds.table(name)
                 out[name] = {"file": None, "sha256": _table_hash(table), "rows": table.num_rows}

@@ -213,11 +213,15 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
     derived = bool(params.get("derived_prices"))
     defs = select_indices(params.get("indices"), None)
     ds = DataSet(data)
-    update = update_state(ds, *kept)
-    ds.checked = set(update.same_files)  # validated by the previous run, byte for byte
     old_inputs = manifest.get("inputs", {})
-    hashes = InputHashes(ds, known={n: old_inputs[n]["sha256"] for n in update.same_files
-                                    if n in old_inputs and old_inputs[n].get("file")})
+    hashes = InputHashes(ds, start=False)
+
+    def same(name: str) -> None:  # the previous run's sha256 stands
+        if old_inputs.get(name, {}).get("file") and old_inputs[name].get("sha256"):
+            hashes.know(name, old_inputs[name]["sha256"])
+
+    update = update_state(ds, *kept, on_same=same, on_changed=hashes.submit)
+    ds.checked = set(update.same_files)  # validated by the previous run, byte for byte
     changes = update.changes
     reached = reach(changes, defs, update.old_lists, update.new_lists, derived)
     hourly = bool(params.get("hourly"))
@@ -269,7 +273,7 @@ def recalc(data: Any, previous: str | Path) -> RecalcResult:
                 bks, resume, baskets, rows), reads=reads) if rerun else {}
             series += multi_levels(grid, rerun, books, hourly)
             series += multi_levels(grid, [d for d in multi if d.id in standing],
-                                   kept_books(baskets, standing), hourly)
+                                   kept_books(baskets, standing, grid.asset_index), hourly)
             timings["reviews_and_levels"] = time.perf_counter() - t
             for d in rerun:
                 skipped.pop(d.id, None)

@@ -276,15 +276,12 @@ def baskets_tables(books: dict):
 
 @dataclass
 class KeptBasket:
-    """A kept basket as the levels kernel reads it: E, C, members and their units (s*f)."""
+    """A kept basket as the levels kernel reads it: E, C, and its members' grid columns and
+    units (s*f, as :meth:`daix.engine.baskets.Basket.units` computes them)."""
 
     effective: int
     close: int | None
-    members: list[str]
-    _units: dict[str, float]
-
-    def units(self, asset: str) -> float:
-        return self._units[asset]
+    arrays: tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -294,9 +291,9 @@ class KeptBook:
     baskets: list[KeptBasket]
 
 
-def kept_books(baskets, ids: set[str]) -> dict[str, KeptBook]:
-    """:class:`KeptBook` of each index of ``ids`` from ``state/baskets.parquet``, with units
-    ``supply * factor`` as :meth:`daix.engine.baskets.Basket.units` computes them."""
+def kept_books(baskets, ids: set[str], asset_index: dict[str, int]) -> dict[str, KeptBook]:
+    """:class:`KeptBook` of each index of ``ids`` from ``state/baskets.parquet`` (rows of a
+    basket in member order), members placed by ``asset_index`` (the price grid's columns)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -304,20 +301,34 @@ def kept_books(baskets, ids: set[str]) -> dict[str, KeptBook]:
     if not ids:
         return out
     mine = baskets.filter(pc.is_in(baskets.column("index"), value_set=pa.array(sorted(ids))))
-    cols = {c: mine.column(c).to_pylist() for c in ("index", "seq", "asset", "position",
-                                                      "supply", "factor")}
-    cols["effective"] = mine.column("effective").cast(pa.int64()).to_pylist()
-    cols["close"] = mine.column("close").cast(pa.int64()).to_pylist()
-    groups: dict[tuple[str, int], list[int]] = {}
-    for k in range(mine.num_rows):
-        groups.setdefault((cols["index"][k], cols["seq"][k]), []).append(k)
-    for (iid, _), ks in sorted(groups.items(), key=lambda kv: kv[0]):
-        ks.sort(key=lambda k: cols["position"][k])
-        members = [cols["asset"][k] for k in ks if cols["asset"][k] is not None]
-        units = {cols["asset"][k]: cols["supply"][k] * cols["factor"][k] for k in ks
-                 if cols["asset"][k] is not None}
-        out[iid].baskets.append(KeptBasket(cols["effective"][ks[0]], cols["close"][ks[0]],
-                                           members, units))
+    if mine.num_rows == 0:
+        return out
+    index = pc.dictionary_encode(mine.column("index")).combine_chunks()
+    names = index.dictionary.to_pylist()
+    code = index.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    seq = mine.column("seq").to_numpy().astype(np.int64)
+    position = mine.column("position").to_numpy().astype(np.int64)
+    order = np.lexsort((position, seq, code))
+    code, seq = code[order], seq[order]
+    asset = pc.dictionary_encode(mine.column("asset").take(pa.array(order))).combine_chunks()
+    lookup = np.array([asset_index.get(a, -1) if a is not None else -1
+                       for a in asset.dictionary.to_pylist()] + [-1], dtype=np.int64)
+    acode = asset.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)
+    columns = lookup[acode]
+    present = asset.is_valid().to_numpy(zero_copy_only=False)
+    units = (mine.column("supply").to_numpy(zero_copy_only=False)[order]
+             * mine.column("factor").to_numpy(zero_copy_only=False)[order])
+    effective = mine.column("effective").cast(pa.int64()).to_numpy()[order]
+    close_col = mine.column("close").cast(pa.int64()).take(pa.array(order))
+    close_ok = close_col.is_valid().to_numpy(zero_copy_only=False)
+    close = close_col.fill_null(0).to_numpy()
+    bounds = np.flatnonzero(np.r_[True, (code[1:] != code[:-1]) | (seq[1:] != seq[:-1]), True])
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        keep = present[lo:hi]
+        out[names[code[lo]]].baskets.append(KeptBasket(
+            int(effective[lo]), int(close[lo]) if close_ok[lo] else None,
+            (np.ascontiguousarray(columns[lo:hi][keep]),
+             np.ascontiguousarray(units[lo:hi][keep], dtype=np.float64))))
     return out
 
 
