@@ -184,6 +184,62 @@ def test_backfill_equal_one_run(data_dir, dask_client, hourly):
     assert sorted(i for g in groups for i in g) == sorted(CATALOGUE)
 
 
+def _rows(table) -> list:
+    return sorted(map(repr, table.to_pylist()))
+
+
+def test_backfill_on_cluster_keeps_state_and_recalc_on_cluster(data_dir, dask_client,
+                                                                 tmp_path):
+    # SPEC §7: the output of a distributed backfill holds the state/ a recalc restarts from,
+    # the same as one run's; a recalc on the cluster equals one in this process and a full
+    # backfill on the new data, bit for bit.
+    import shutil
+
+    from daix.engine.outputs import write_backfill
+    from daix.engine.recalc import recalc, write_recalc
+
+    one = tmp_path / "one"
+    write_backfill(backfill(data_dir), one)
+    out = tmp_path / "out"
+    write_backfill(dd.backfill_distributed(data_dir, dask_client), out)
+    for name in ("baskets", "rows", "reads", "hashes"):
+        got = pq.read_table(out / "state" / f"{name}.parquet")
+        want = pq.read_table(one / "state" / f"{name}.parquet")
+        assert _rows(got) == _rows(want), name
+    for name in ("grid_15m.npy", "grid_1h.npy"):
+        assert (out / "state" / name).read_bytes() == (one / "state" / name).read_bytes()
+    # A supply correction: the reviews of every multi-asset index run again.
+    new = tmp_path / "new"
+    shutil.copytree(data_dir, new)
+    supply = pq.read_table(new / "supply.parquet")
+    values = supply.column("circulating_supply").to_numpy().copy()
+    values[len(values) // 2] *= 4
+    pq.write_table(supply.set_column(supply.schema.get_field_index("circulating_supply"),
+                                     "circulating_supply", pa.array(values)),
+                   new / "supply.parquet")
+    full = backfill(new)
+    here = recalc(new, out)
+    there = recalc(new, out, client=dask_client)
+    assert there.result.manifest["recalc"]["dask"]["partitions"] >= 2
+    assert there.result.manifest["recalc"]["reviews_from"]
+    for name in ("levels", "constituents", "reviews"):
+        assert getattr(there.result, name).equals(getattr(full, name)), name
+        assert getattr(here.result, name).equals(getattr(full, name)), name
+    assert there.diff.equals(here.diff)
+    # Its state/ serves the next recalc as one in this process does.
+    o1, o2 = tmp_path / "o1", tmp_path / "o2"
+    write_recalc(here, o1, out)
+    write_recalc(there, o2, out)
+    for name in ("baskets", "rows", "reads"):
+        assert _rows(pq.read_table(o1 / "state" / f"{name}.parquet")) == _rows(
+            pq.read_table(o2 / "state" / f"{name}.parquet")), name
+    r = CliRunner().invoke(main, ["recalc", str(new), "--previous", str(out), "--out",
+                                  str(tmp_path / "cli"), "--dask",
+                                  dask_client.scheduler.address, "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert pq.read_table(tmp_path / "cli" / "levels.parquet").equals(full.levels)
+
+
 def test_backfill_chosen_indices(data_dir, dask_client):
     ids = ["GS_TOTAL", "BTC_UTC", "CUSTOM_TOP20", "BTC_1H_1700_CET"]
     kw = dict(indices=ids, start="2025-06-01", end="2025-09-30")

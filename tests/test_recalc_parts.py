@@ -3,6 +3,7 @@ hashes per part, the kept price matrices patched in place, and a recalc of a rec
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -17,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import patch_grid_naive, range_digest_naive
 
-from daix.engine import recalc as recalc_module
 from daix.engine.backfill import backfill
 from daix.engine.changes import update_state
 from daix.engine.digests import describe
@@ -223,7 +223,7 @@ def test_a_price_made_unusable_is_counted(grouped):
     new = corrected(grouped, "bad_price", lambda _: edited)
     res = recalc(new, out)
     assert_full(new, res)
-    before = recalc_module.json.loads((out / "manifest.json").read_text())
+    before = json.loads((out / "manifest.json").read_text())
     assert (res.result.manifest["data"]["price_rows"]["bad_price"]
             == before["data"]["price_rows"]["bad_price"] + n)
 

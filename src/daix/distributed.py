@@ -489,7 +489,13 @@ def backfill_distributed(data_dir, client, indices: Iterable[str] | None = None,
     index, then time), so they equal one run's tables. The
     manifest sums the counts, takes the largest time of each stage and lists the partitions.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
     from daix.engine.backfill import BackfillResult, select_indices
+    from daix.engine.state import StateHashes
+    from daix.io import DataSet
 
     t0 = time.perf_counter()
     defs = select_indices(indices, family)
@@ -498,20 +504,43 @@ def backfill_distributed(data_dir, client, indices: Iterable[str] | None = None,
     root = data_root(data_dir)
     groups = index_groups(defs)
     prepare_workers(client)
+    # While the workers compute: the state/ a later recalc restarts from (SPEC §7), here.
+    ds = DataSet(root)
+    hashes = StateHashes(ds)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-grid")
+    grid = pool.submit(_state_grid, ds)
+    pool.shutdown(wait=False)
     parts = run_partitions(client, _backfill_part,
                            [(root, g, start, end, hourly) for g in groups], "backfill")
     levels, constituents, reviews = merge_backfill_tables(parts)
     manifest = _merge_manifests([p[3] for p in parts], groups, defs, levels, constituents,
                                 reviews, dict(indices=[d.id for d in defs], start=start,
                                               end=end, hourly=hourly, family=family), t0)
-    return BackfillResult(levels, constituents, reviews, manifest)
+    result = BackfillResult(levels, constituents, reviews, manifest, {}, ds)
+    result.state_hashes = hashes
+    result.grid = grid.result()
+    result.kept_books = tuple(pa.concat_tables([p[k] for p in parts]) for k in (4, 5))
+    reads = [p[6] for p in parts if p[6] is not None]
+    result.reads = pa.concat_tables(reads) if reads else None
+    return result
+
+
+def _state_grid(ds):
+    """The hourly price matrices of the data, for ``state/`` (None without hourly fixes)."""
+    from daix.engine.backfill import _has_hourly, _prices
+    from daix.engine.market import build_price_grid
+
+    prices, _ = _prices(ds)
+    return build_price_grid(prices, ds.label("prices")) if _has_hourly(prices) else None
 
 
 def _backfill_part(root: str, ids: list[str], start: Any, end: Any, hourly: bool) -> tuple:
     from daix.engine.backfill import backfill
+    from daix.engine.state import baskets_tables
 
-    r = backfill(root, indices=ids, start=start, end=end, hourly=hourly)
-    return r.levels, r.constituents, r.reviews, r.manifest
+    r = backfill(root, indices=ids, start=start, end=end, hourly=hourly, state=False)
+    baskets, rows = baskets_tables(r.books)
+    return r.levels, r.constituents, r.reviews, r.manifest, baskets, rows, r.reads
 
 
 def _catalogue_position() -> dict[str, int]:

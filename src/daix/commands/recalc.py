@@ -12,7 +12,12 @@ import click
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=str),
               help="New output directory (must differ from --previous).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def recalc(data_dir: str, previous: str, out_dir: str, quiet: bool) -> None:
+@click.option("--dask", "dask_spec", metavar="TEXT", default=None,
+              help="local for a LocalCluster on this machine's cores, or tcp://HOST:PORT of a "
+                   "running scheduler: the indices whose reviews run again are recomputed "
+                   "there")
+def recalc(data_dir: str, previous: str, out_dir: str, quiet: bool,
+           dask_spec: str | None) -> None:
     """Recompute after a data correction: only the indices and times the changes reach.
 
     Writes a full output directory (identical to a fresh backfill on DATA_DIR) plus
@@ -23,7 +28,13 @@ def recalc(data_dir: str, previous: str, out_dir: str, quiet: bool) -> None:
     from daix.engine.recalc import write_recalc
 
     progress.set_quiet(quiet)
-    res = run(data_dir, previous)
+    if dask_spec:
+        from daix.distributed import client
+
+        with client(dask_spec) as dask_client:
+            res = run(data_dir, previous, client=dask_client)
+    else:
+        res = run(data_dir, previous)
     write_recalc(res, out_dir, previous)
     info = res.result.manifest["recalc"]
     click.echo(f"{info['n_changes']} changed slice(s) of the inputs; recomputed "

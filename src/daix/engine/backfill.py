@@ -50,13 +50,15 @@ def select_indices(indices: Iterable[str] | None = None, family: str | None = No
 
 
 def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
-             end: Any = None, hourly: bool = False, family: str | None = None) -> BackfillResult:
+             end: Any = None, hourly: bool = False, family: str | None = None,
+             state: bool = True) -> BackfillResult:
     """Compute levels, constituents and reviews (SPEC §6.3) and return them as pyarrow tables.
 
     ``data`` is a data directory or a mapping of table name to pyarrow table (SPEC §6.1);
     ``indices`` ids of the catalogue (default: all, or all of ``family``); ``start``/``end``
     (ISO strings or ns) limit the levels returned; ``hourly`` computes every whole UTC hour
-    with the official baskets and divisors (SPEC §5).
+    with the official baskets and divisors (SPEC §5); ``state`` hashes the inputs for the
+    ``state/`` a later recalc restarts from (SPEC §7).
     """
     from daix import progress
     from daix.engine.outputs import InputHashes, build_tables, manifest_for
@@ -77,7 +79,9 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     hashes = InputHashes(ds)
     from daix.engine.state import StateHashes
 
-    state_hashes = StateHashes(ds)  # for state/ (SPEC §7), also in the background
+    # For state/ (SPEC §7), also in the background; not for a part of a distributed run,
+    # whose state/ is kept by the client.
+    state_hashes = StateHashes(ds) if state else None
 
     from daix.engine.market import AsOf, build_price_grid
     from daix.engine.single import TickStream, single_levels

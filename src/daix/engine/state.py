@@ -267,7 +267,14 @@ def baskets_tables(books: dict):
         for k in ("review", "asset", "action", "reason"):
             r[k] += [getattr(row, k) for row in book.rows]
     baskets = pa.table({**b, "effective": pa.array(b["effective"], pa.int64()).cast(ts),
-                        "close": pa.array(b["close"], pa.int64()).cast(ts)})
+                        "close": pa.array(b["close"], pa.int64()).cast(ts)},
+                       schema=pa.schema([
+                           ("index", pa.string()), ("seq", pa.int64()), ("month", pa.string()),
+                           ("kind", pa.string()), ("effective", ts), ("close", ts),
+                           ("asset", pa.string()), ("position", pa.int64()),
+                           ("supply", pa.float64()), ("factor", pa.float64()),
+                           ("market_value", pa.float64()), ("weight", pa.float64()),
+                           ("rank", pa.int64()), ("notes", pa.string())]))
     rows = pa.table(r, schema=pa.schema([("index", pa.string()), ("effective", pa.int64()),
                                          ("review", pa.string()), ("asset", pa.string()),
                                          ("action", pa.string()), ("reason", pa.string())]))
