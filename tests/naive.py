@@ -524,3 +524,24 @@ def asof_rows_naive(keys: list[int], starts: list[int], t: int) -> list[int]:
                 found = j
         out.append(found)
     return out
+
+
+# --- packed fresh mask (SPEC §3.8), for kernels/levels.py -----------------------------------
+# (section: fresh bits)
+#
+# ``price`` is a list of grid rows (lists of floats). The forward fill itself is ``ffill_naive``
+# of the levels section.
+
+
+def fresh_bits_naive(price):
+    """Per row, the words of the fresh mask: bit ``a % 64`` of word ``a // 64`` is set when
+    ``price[t][a]`` is finite (a fresh fix, SPEC §3.8); ``ceil(n_assets / 64)`` words a row,
+    bits past the last asset 0."""
+    out = []
+    for row in price:
+        words = [0] * ((len(row) + 63) // 64)
+        for a, v in enumerate(row):
+            if math.isfinite(v):
+                words[a // 64] |= 1 << (a % 64)
+        out.append(words)
+    return out

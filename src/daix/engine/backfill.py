@@ -287,7 +287,7 @@ def multi_levels(grid, defs: list[IndexDef], books: dict[str, Any], hourly: bool
             baskets.append(kb)
         results = compute_levels(grid.matrix(window), calc, baskets,
                                  [d.base_value for d in group], [d.chain_linked for d in group],
-                                 filled=grid.filled(window))
+                                 filled=grid.filled(window), fresh=grid.fresh_bits(window))
         for d, times, res in zip(group, times_all, results, strict=True):
             ok = res.status >= 0
             indicative = res.status == 1

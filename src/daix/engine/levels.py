@@ -1,7 +1,9 @@
 """Index levels over an hourly UTC grid (SPEC §3.1, §3.5-§3.8).
 
 :func:`compute_levels` validates baskets and calculation rows, packs them into flat offset
-arrays and runs ``daix.kernels.levels.levels_into_nb`` over every index at once.
+arrays and runs ``daix.kernels.levels.levels_into_nb`` over every index at once. It reads the
+forward-filled prices and the fresh mask ``isfinite(price)`` (SPEC §3.8) packed 64 assets to a
+word, which :func:`forward_fill_fresh` makes in the same pass as the forward fill.
 
 Readings of the SPEC made here:
 
@@ -69,6 +71,35 @@ def forward_fill(price: np.ndarray) -> np.ndarray:
     return ffill_into_nb(price, np.empty(price.shape, dtype=np.float64))
 
 
+def fresh_shape(price_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Shape of the packed fresh mask of a ``(rows, assets)`` price matrix: 64 assets a word."""
+    n_rows, n_cols = price_shape
+    return n_rows, (n_cols + 63) // 64
+
+
+def fresh_bits(price: np.ndarray) -> np.ndarray:
+    """The fresh mask ``isfinite(price)`` packed 64 columns to a uint64 word (SPEC §3.8):
+    ``bits[t, a // 64]`` has bit ``a % 64`` set when asset ``a`` has a fresh fix at row ``t``;
+    bits past the last column are 0."""
+    from daix.kernels.levels import fresh_bits_into_nb
+
+    price = _price_matrix(price, "price")
+    fresh = np.empty(fresh_shape(price.shape), dtype=np.uint64)
+    fresh_bits_into_nb(price, fresh)
+    return fresh
+
+
+def forward_fill_fresh(price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(forward_fill(price), fresh_bits(price))`` in one pass over the prices."""
+    from daix.kernels.levels import ffill_fresh_into_nb
+
+    price = _price_matrix(price, "price")
+    filled = np.empty(price.shape, dtype=np.float64)
+    fresh = np.empty(fresh_shape(price.shape), dtype=np.uint64)
+    ffill_fresh_into_nb(price, filled, fresh)
+    return filled, fresh
+
+
 def _price_matrix(price: object, what: str) -> np.ndarray:
     arr = np.asarray(price)
     if arr.ndim != 2:
@@ -82,6 +113,14 @@ def _price_matrix(price: object, what: str) -> np.ndarray:
     return arr
 
 
+def _fresh_matrix(fresh: object, price_shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.asarray(fresh)
+    if arr.dtype != np.uint64 or arr.shape != fresh_shape(price_shape):
+        raise ConfigError(f"fresh must be the packed fresh mask of the prices (uint64, shape "
+                          f"{fresh_shape(price_shape)}), got {arr.dtype} {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
 def _int_vector(values: object, what: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
@@ -93,23 +132,18 @@ def _int_vector(values: object, what: str) -> np.ndarray:
 
 def _check_rows(calc_rows: np.ndarray, calc_offsets: np.ndarray, n_rows: int) -> None:
     """Calculation rows inside the grid and strictly increasing within each index."""
-    if calc_rows.size == 0:
+    from daix.kernels.levels import check_rows_nb
+
+    code, i = check_rows_nb(calc_rows, calc_offsets, n_rows)
+    if code == 0:
         return
-    bad = (calc_rows < 0) | (calc_rows >= n_rows)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        j = int(np.searchsorted(calc_offsets, i, side="right") - 1)
+    j = int(np.searchsorted(calc_offsets, i, side="right") - 1)
+    if code == 1:
         raise ConfigError(f"index {j}: calculation rows must lie in [0, {n_rows}); got "
                           f"{int(calc_rows[i])}")
-    steps = np.diff(calc_rows) <= 0
-    inner = calc_offsets[1:-1]
-    steps[inner[(inner > 0) & (inner < calc_rows.size)] - 1] = False  # across two indices
-    if steps.any():
-        i = int(np.flatnonzero(steps)[0])
-        j = int(np.searchsorted(calc_offsets, i, side="right") - 1)
-        k = i - int(calc_offsets[j])
-        raise ConfigError(f"index {j}: calculation rows must be strictly increasing; rows "
-                          f"{k} and {k + 1} are {int(calc_rows[i])}, {int(calc_rows[i + 1])}")
+    k = i - int(calc_offsets[j])
+    raise ConfigError(f"index {j}: calculation rows must be strictly increasing; rows "
+                      f"{k} and {k + 1} are {int(calc_rows[i])}, {int(calc_rows[i + 1])}")
 
 
 def _check_baskets(b_start: np.ndarray, b_link: np.ndarray, basket_offsets: np.ndarray,
@@ -147,8 +181,8 @@ def _members(flat: list[Basket], n_cols: int) -> tuple[np.ndarray, np.ndarray, n
     from daix.kernels.levels import check_members_nb
 
     try:
-        sizes = np.fromiter((len(b.assets) for b in flat), np.int64, len(flat))
-        n_units = np.fromiter((len(b.units) for b in flat), np.int64, len(flat))
+        sizes = np.array([len(b.assets) for b in flat], dtype=np.int64)
+        n_units = np.array([len(b.units) for b in flat], dtype=np.int64)
     except TypeError:
         raise ConfigError("basket assets and units must be 1-d arrays") from None
     if np.any(sizes != n_units):
@@ -158,8 +192,8 @@ def _members(flat: list[Basket], n_cols: int) -> tuple[np.ndarray, np.ndarray, n
     member_offsets[1:] = np.cumsum(sizes)
     if not member_offsets[-1]:
         return member_offsets, np.zeros(0, np.int64), np.zeros(0)
-    member_asset = np.concatenate([np.asarray(b.assets) for b in flat])
-    member_units = np.concatenate([np.asarray(b.units) for b in flat])
+    member_asset = np.concatenate([b.assets for b in flat])
+    member_units = np.concatenate([b.units for b in flat])
     if member_asset.shape != (member_offsets[-1],) or member_units.shape != member_asset.shape:
         raise ConfigError("basket assets and units must be 1-d arrays")
     if not np.issubdtype(member_asset.dtype, np.integer):
@@ -186,25 +220,30 @@ def compute_levels(
     base_values: Sequence[float] | np.ndarray,
     chain: Sequence[bool] | np.ndarray,
     filled: np.ndarray | None = None,
+    fresh: np.ndarray | None = None,
 ) -> list[LevelResult]:
     """Levels of many indices over one price matrix (SPEC §3.1, §3.5-§3.8).
 
     ``price[T, A]`` holds the fix of the indices' window per grid hour and asset (NaN = no fresh
     fix). Index ``j`` is calculated at the sorted grid rows ``calc_rows_per_index[j]`` with the
     baskets ``baskets_per_index[j]`` (time order), base value ``base_values[j]`` and the
-    chain-linked form of SPEC §3.6 when ``chain[j]``. ``filled`` (the forward-filled prices,
-    :func:`forward_fill`) may be passed when already computed.
+    chain-linked form of SPEC §3.6 when ``chain[j]``. ``filled`` (the forward-filled prices)
+    and ``fresh`` (the packed fresh mask, :func:`fresh_bits`) may be passed when already
+    computed, as :func:`forward_fill_fresh` makes both; what is not given is computed here.
     """
     from daix.kernels.levels import levels_into_nb
 
     price = _price_matrix(price, "price")
     n_rows, n_cols = price.shape
+    if filled is None and fresh is None:
+        filled, fresh = forward_fill_fresh(price)
     if filled is None:
         filled = forward_fill(price)
     else:
         filled = _price_matrix(filled, "filled")
         if filled.shape != price.shape:
             raise ConfigError(f"filled has shape {filled.shape}, price {price.shape}")
+    fresh = fresh_bits(price) if fresh is None else _fresh_matrix(fresh, price.shape)
     n_idx = len(calc_rows_per_index)
     if len(baskets_per_index) != n_idx:
         raise ConfigError(f"got {len(baskets_per_index)} basket lists for {n_idx} indices")
@@ -236,7 +275,7 @@ def compute_levels(
     level = np.empty(n_calc, dtype=np.float64)
     divisor = np.empty(n_calc, dtype=np.float64)
     status = np.empty(n_calc, dtype=np.int8)
-    levels_into_nb(level, divisor, status, filled, price, calc_offsets, calc_rows,
+    levels_into_nb(level, divisor, status, filled, fresh, calc_offsets, calc_rows,
                    basket_offsets, b_start, b_link, member_offsets, member_asset, member_units,
                    base, chain_arr)
     return [

@@ -28,6 +28,7 @@ class PriceGrid:
     matrices: dict[str, np.ndarray]  # window -> float64[T, A]
     counts: dict[str, int] = field(default_factory=dict)  # manifest counts (SPEC §8.2)
     _filled: dict[str, np.ndarray] = field(default_factory=dict)
+    _fresh: dict[str, np.ndarray] = field(default_factory=dict)  # set with ``_filled``
 
     def __post_init__(self) -> None:
         self.asset_index: dict[str, int] = {a: i for i, a in enumerate(self.assets)}
@@ -55,10 +56,19 @@ class PriceGrid:
     def filled(self, window: str) -> np.ndarray:
         """The matrix with each column's last finite price carried forward (SPEC §3.8)."""
         if window not in self._filled:
-            from daix.engine.levels import forward_fill
+            from daix.engine.levels import forward_fill_fresh
 
-            self._filled[window] = forward_fill(self.matrix(window))
+            # The fresh mask comes with the fill, in the same pass over the matrix.
+            self._filled[window], self._fresh[window] = forward_fill_fresh(self.matrix(window))
         return self._filled[window]
+
+    def fresh_bits(self, window: str) -> np.ndarray:
+        """The matrix's fresh mask ``isfinite`` packed 64 assets to a uint64 word (SPEC §3.8,
+        ``daix.engine.levels.fresh_bits``), made and dropped together with :meth:`filled`."""
+        if window not in self._filled or window not in self._fresh:
+            self._filled.pop(window, None)
+            self.filled(window)
+        return self._fresh[window]
 
     def fresh(self, window: str, ts: int, asset: str) -> float:
         """The fix of ``asset`` at exactly ``ts`` (NaN when none or off the grid)."""
