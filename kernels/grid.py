@@ -8,9 +8,13 @@ A table read in chunks is scattered chunk by chunk, each with the lookups of its
 from __future__ import annotations
 
 import numpy as np
-from daix.kernels.options import jit
+from daix.kernels.options import jit, jit_parallel
+from numba import prange
 
 NS_PER_HOUR = 3_600_000_000_000
+#: Parallel parts of a chunk's rows (at least MIN_PART_ROWS rows each).
+PARTS = 16
+MIN_PART_ROWS = 1 << 16
 
 
 @jit
@@ -21,14 +25,12 @@ def mark_used_nb(codes, used):
 
 
 @jit
-def span_and_used_nb(ts, wcode, wslot, acode, used):
-    """First and last whole-hour instant among the rows of one chunk whose window has a slot,
-    and ``used[acode[i]] = True`` for every row (any
-    window): which dictionary entries the rows use. Returns (lo, hi), (0, -1) if none."""
+def _span_and_used_rows_nb(ts, wcode, wslot, acode, used, i0, i1):
+    """:func:`span_and_used_nb` of rows ``i0:i1``; returns (found, lo, hi)."""
     lo = np.int64(0)
     hi = np.int64(-1)
     found = False
-    for i in range(ts.shape[0]):
+    for i in range(i0, i1):
         used[acode[i]] = True
         t = ts[i]
         if t % NS_PER_HOUR != 0 or wslot[wcode[i]] < 0:
@@ -41,19 +43,48 @@ def span_and_used_nb(ts, wcode, wslot, acode, used):
             lo = t
         elif t > hi:
             hi = t
+    return found, lo, hi
+
+
+@jit_parallel
+def span_and_used_nb(ts, wcode, wslot, acode, used):
+    """First and last whole-hour instant among the rows of one chunk whose window has a slot,
+    and ``used[acode[i]] = True`` for every row (any window): which dictionary entries the
+    rows use. Returns (lo, hi), (0, -1) if none. Rows in parallel parts (``used`` is only
+    ever set to True, so parts may write it at once)."""
+    n = ts.shape[0]
+    parts = min(PARTS, max(1, n // MIN_PART_ROWS))
+    los = np.zeros(parts, dtype=np.int64)
+    his = np.full(parts, -1, dtype=np.int64)
+    hit = np.zeros(parts, dtype=np.bool_)
+    for k in prange(parts):
+        f, lo, hi = _span_and_used_rows_nb(ts, wcode, wslot, acode, used, n * k // parts,
+                                           n * (k + 1) // parts)
+        hit[k] = f
+        los[k] = lo
+        his[k] = hi
+    lo = np.int64(0)
+    hi = np.int64(-1)
+    first = True
+    for k in range(parts):
+        if hit[k]:
+            if first:
+                lo = los[k]
+                hi = his[k]
+                first = False
+            else:
+                lo = min(lo, los[k])
+                hi = max(hi, his[k])
     return lo, hi
 
 
 @jit
-def scatter_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, out):
-    """Write each on-grid row's price into ``out[slot, row, column]``; a null, non-finite or
-    non-positive price stays NaN (SPEC §8.2). Returns (rows used, bad prices, rows off the
-    grid among the hourly windows' rows)."""
+def _scatter_rows_nb(ts, wcode, wslot, acode, acol, price, grid_start, out, i0, i1):
     used = 0
     bad = 0
     off = 0
     n_rows = out.shape[1]
-    for i in range(ts.shape[0]):
+    for i in range(i0, i1):
         slot = wslot[wcode[i]]
         if slot < 0:
             continue
@@ -73,6 +104,24 @@ def scatter_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, out):
         else:
             bad += 1
     return used, bad, off
+
+
+@jit_parallel
+def scatter_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, out):
+    """Write each on-grid row's price into ``out[slot, row, column]``; a null, non-finite or
+    non-positive price stays NaN (SPEC §8.2). Returns (rows used, bad prices, rows off the
+    grid among the hourly windows' rows). Rows in parallel parts: keys are unique (SPEC
+    §6.2), so no two rows write the same cell."""
+    n = ts.shape[0]
+    parts = min(PARTS, max(1, n // MIN_PART_ROWS))
+    counts = np.zeros((parts, 3), dtype=np.int64)
+    for k in prange(parts):
+        u, b, o = _scatter_rows_nb(ts, wcode, wslot, acode, acol, price, grid_start, out,
+                                   n * k // parts, n * (k + 1) // parts)
+        counts[k, 0] = u
+        counts[k, 1] = b
+        counts[k, 2] = o
+    return counts[:, 0].sum(), counts[:, 1].sum(), counts[:, 2].sum()
 
 
 @jit

@@ -94,3 +94,35 @@ def test_price_grid_by_hand():
 def test_price_grid_without_hourly_rows_is_an_error():
     with pytest.raises(InputError, match="no hourly fixes"):
         build_price_grid(prices_table([(1, "A", "15m", 1.0)]))
+
+
+def test_price_grid_many_rows_in_parallel_parts():
+    # More rows than one part of the parallel scatter (MIN_PART_ROWS): the same matrix and
+    # counts as the plain-Python reference (SPEC §6.1, §8.2).
+    from daix.kernels.grid import MIN_PART_ROWS
+
+    rng = np.random.default_rng(7)
+    hour = 3_600_000_000_000
+    n_assets, n_hours = 40, 6000
+    cells = rng.choice(n_assets * n_hours * 2, size=4 * MIN_PART_ROWS, replace=False)
+    window = np.where(cells % 2 == 0, "15m", "1h")
+    asset = (cells // 2) % n_assets
+    ts = 1_700_000_000 * 10**9 // hour * hour + (cells // 2 // n_assets) * hour
+    ts[::997] += 5  # off the hour
+    price = rng.uniform(1.0, 100.0, len(cells))
+    price[::101] = -1.0  # unusable (SPEC §8.2)
+    names = [f"A{a:02d}" for a in range(n_assets)]
+    table = pa.table({"ts": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+                      "asset": pa.array([names[a] for a in asset]).dictionary_encode(),
+                      "window": pa.array(window).dictionary_encode(), "price": price})
+    grid = build_price_grid(table)
+    rows = list(zip(ts.tolist(), [names[a] for a in asset], window.tolist(), price.tolist(),
+                    strict=True))
+    start, want, bad, off = price_grid_naive(rows, ("15m", "1h"), grid.assets)
+    assert grid.grid_start == start
+    assert grid.counts["bad_price"] == bad and grid.counts["off_grid"] == off
+    for w in ("15m", "1h"):
+        m = grid.matrix(w)
+        got = {(r, grid.assets[c]): m[r, c] for r, c in zip(*np.nonzero(np.isfinite(m)),
+                                                             strict=True)}
+        assert got == want[w]

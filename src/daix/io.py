@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,8 @@ def read_file(path: Path, spec: TableSpec | None = None, dictionary: bool = Fals
 
 #: Files with fewer rows are read by ``pyarrow.parquet.read_table`` as they are.
 FLAT_MIN_ROWS = 1 << 20
+#: Row groups of a large file decoded at once.
+READ_THREADS = 4
 
 
 def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]):
@@ -233,8 +236,9 @@ def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]
 
     The arrays are allocated once at their final size (NumPy asks for huge pages, so the first
     touch of new memory is cheap) and each decoded row group is copied in and released, so the
-    reader's buffers are reused from one row group to the next: fewer page faults than keeping
-    every decoded page, and about half the peak memory. A dictionary column is one chunk per run
+    readers' buffers are reused from one row group to the next: fewer page faults than keeping
+    every decoded page, and about half the peak memory. Row groups are decoded by a few
+    threads at once, each copying into its own rows. A dictionary column is one chunk per run
     of row groups with the same dictionary. Returns None (read the usual way) for a small file,
     a column of another type, or a null anywhere.
     """
@@ -258,28 +262,51 @@ def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]
             return None
         arrays.append(np.empty(n, dtype=_flat_dtype(typ)))
         segments.append([])
-    at = 0
-    for g in range(pf.num_row_groups):
-        group = pf.read_row_group(g, columns=columns, use_threads=True)
+    meta = pf.metadata
+    offsets = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(pf.num_row_groups)])
+    if offsets[-1] != n:
+        return None
+    local = threading.local()
+
+    def read(g: int):
+        """Decode row group ``g`` and copy it in place; its dictionary chunks, in order, or
+        None when it does not fit (a null, another type)."""
+        reader = getattr(local, "reader", None)
+        if reader is None:
+            reader = local.reader = pq.ParquetFile(str(path), read_dictionary=read_dictionary)
+        group = reader.read_row_group(g, columns=columns, use_threads=False)
+        if group.num_rows != offsets[g + 1] - offsets[g]:
+            return None
+        found = []
         for k, f in enumerate(fields):
             col = group.column(k)
             if col.null_count or col.type != f.type:
                 return None
-            row = at
+            row = int(offsets[g])
             for chunk in col.chunks:
                 if pa.types.is_dictionary(f.type):
-                    runs = segments[k]
-                    if not runs or not (runs[-1][1] is chunk.dictionary
-                                        or runs[-1][1].equals(chunk.dictionary)):
-                        runs.append((row, chunk.dictionary))
+                    found.append((k, row, chunk.dictionary))
                     values = chunk.indices
                 else:
                     values = chunk
                 arrays[k][row:row + len(chunk)] = _flat_values(values, arrays[k].dtype)
                 row += len(chunk)
-        at += group.num_rows
-    if at != n:
+        return found
+
+    # Row groups decoded side by side (each thread its own reader; Arrow and the copies
+    # release the GIL), each into its own rows of the arrays.
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, min(READ_THREADS, os.cpu_count() or 1, pf.num_row_groups))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="daix-read") as pool:
+        results = list(pool.map(read, range(pf.num_row_groups)))
+    if any(r is None for r in results):
         return None
+    for found in results:  # runs of the same dictionary, in row order
+        for k, row, dictionary in found:
+            runs = segments[k]
+            if not runs or not (runs[-1][1] is dictionary or runs[-1][1].equals(dictionary)):
+                runs.append((row, dictionary))
     out = []
     for f, arr, runs in zip(fields, arrays, segments, strict=True):
         if not pa.types.is_dictionary(f.type):
