@@ -41,20 +41,45 @@ def month_of_day_nb(days):
 
 
 @jit
+def month_start_day_nb(month):
+    """Day number (days since 1970-01-01) of the first day of a month since 1970-01."""
+    y = 1970 + month // 12
+    m = month % 12 + 1
+    if m <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    mp = m - 3 if m > 2 else m + 9
+    doy = (153 * mp + 2) // 5
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+@jit
 def group_hash_nb(key, when, when_is_days, month_lo, n_months, n_keys, v0, v1, v2, v3, n_vals):
     """Sum of row hashes per group ``key * n_months + (month(when) - month_lo)``.
 
     ``key`` holds small integer codes (-1 rows are skipped); ``when`` is ns since the epoch, or
     days when ``when_is_days``; ``v0..v3`` are int64 views of the row values (only the first
-    ``n_vals`` are read; pass any array for the others)."""
+    ``n_vals`` are read; pass any array for the others). The month of a row is worked out
+    only when it leaves the previous row's month (rows mostly come in time order)."""
     out = np.zeros(n_keys * n_months, dtype=np.uint64)
+    unit = 1 if when_is_days else NS_PER_DAY
+    lo = np.int64(1)
+    hi = np.int64(0)  # an empty month: the first row computes its own
+    m = 0
     for i in range(key.shape[0]):
         k = key[i]
         if k < 0:
             continue
         t = when[i]
-        day = t if when_is_days else (t // NS_PER_DAY)
-        g = k * n_months + (month_of_day_nb(day) - month_lo)
+        if t < lo or t >= hi:
+            day = t if when_is_days else (t // NS_PER_DAY)
+            month = month_of_day_nb(day)
+            m = month - month_lo
+            lo = month_start_day_nb(month) * unit
+            hi = month_start_day_nb(month + 1) * unit
+        g = k * n_months + m
         h = splitmix64_nb(np.uint64(t))
         if n_vals > 0:
             h = splitmix64_nb(h ^ np.uint64(v0[i]))

@@ -349,6 +349,40 @@ def patch_grid_naive(cells: dict, rows: list[tuple], window: str, start: int, n_
     return out, changed, was, now
 
 
+# --- slice hashes (SPEC §7.2), for kernels/hashing.py -----------------------------------------
+
+
+def group_hash_naive(keys: list[int], when: list[int], is_days: bool, month_lo: int,
+                     n_months: int, n_keys: int, values: list[list[int]]) -> list[int]:
+    """Per group ``key * n_months + month - month_lo`` the sum modulo 2**64 of the row hashes:
+    splitmix64 of the instant, then mixed with each value in turn (rows with key -1 left
+    out). Months count from 1970-01 by the calendar (datetime)."""
+    import datetime as dt
+
+    mask = (1 << 64) - 1
+
+    def mix(x: int) -> int:  # splitmix64
+        x = (x + 0x9E3779B97F4A7C15) & mask
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    out = [0] * (n_keys * n_months)
+    for i, k in enumerate(keys):
+        if k < 0:
+            continue
+        t = when[i]
+        day = t if is_days else t // 86_400_000_000_000
+        date = dt.date(1970, 1, 1) + dt.timedelta(days=day)
+        month = (date.year - 1970) * 12 + date.month - 1
+        h = mix(t & mask)
+        for v in values:
+            h = mix(h ^ (v[i] & mask))
+        g = k * n_months + month - month_lo
+        out[g] = (out[g] + h) & mask
+    return out
+
+
 # --- byte-range digests (SPEC §7.2), for kernels/digest.py -----------------------------------
 
 

@@ -97,11 +97,20 @@ def _when(table, column: str | None) -> tuple[np.ndarray, bool]:
 
 def table_hashes(name: str, table) -> list[tuple[str, str, str, int]]:
     """Rows (table, key, month, hash) of one input table (SPEC §7.2)."""
+    keys, months, hashes = table_hash_columns(name, table)
+    return list(zip([name] * len(keys), keys.tolist(), months.tolist(), hashes.tolist(),
+                    strict=True))
+
+
+def table_hash_columns(name: str, table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, months, hashes) of the slices of one input table: text as object arrays, the
+    hashes as int64 (SPEC §7.2)."""
     from daix.kernels.hashing import group_hash_nb, month_of_day_nb
 
     key_cols, when_col, value_cols = HASH_LAYOUT[name]
     if table.num_rows == 0:
-        return []
+        return (np.zeros(0, dtype=object), np.zeros(0, dtype=object),
+                np.zeros(0, dtype=np.int64))
     when, is_days = _when(table, when_col)
     parts = [_codes(table.column(c)) for c in key_cols]
     key = parts[0][0].copy()
@@ -122,16 +131,17 @@ def table_hashes(name: str, table) -> list[tuple[str, str, str, int]]:
         values.append(when)
     sums = group_hash_nb(key, when, is_days, month_lo, n_months, n_keys, values[0],
                          values[1], values[2], values[3], len(value_cols))
-    out = []
-    for g in np.flatnonzero(sums):
-        k, m = divmod(int(g), n_months)
-        month = month_lo + m
-        out.append((name, "|".join(str(x) for x in labels[k]),
-                    f"{1970 + month // 12:04d}-{month % 12 + 1:02d}", int(sums[g].view(np.int64))))
-    return out
+    nz = np.flatnonzero(sums)
+    k, m = np.divmod(nz, n_months)
+    key_text = np.array(["|".join(str(x) for x in lab) for lab in labels] or [""], dtype=object)
+    month_text = np.array([f"{1970 + (month_lo + j) // 12:04d}-{(month_lo + j) % 12 + 1:02d}"
+                           for j in range(n_months)], dtype=object)
+    return key_text[k], month_text[m], sums.view(np.int64)[nz]
 
 
 MASK64 = (1 << 64) - 1
+#: Threads hashing the parts of a table.
+HASH_THREADS = 2
 
 
 def _wrap(x: int) -> int:
@@ -170,13 +180,28 @@ class TableState:
     part_hashes: Any  # pyarrow.Table: table, part, key, month, hash
 
 
-def merge_parts(part_hashes) -> list[tuple[str, str, str, int]]:
-    """(table, key, month, hash) summed over the parts; zero sums are no slice."""
-    sums: dict[tuple[str, str, str], int] = {}
-    cols = [part_hashes.column(c).to_pylist() for c in ("table", "key", "month", "hash")]
-    for t, k, m, h in zip(*cols, strict=True):
-        sums[t, k, m] = sums.get((t, k, m), 0) + h
-    return [(t, k, m, _wrap(h)) for (t, k, m), h in sums.items() if _wrap(h)]
+def merge_parts(part_hashes):
+    """The slice hashes summed over the parts (modulo 2**64), as a (table, key, month, hash)
+    table; zero sums are no slice."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if part_hashes.num_rows == 0:
+        return hashes_table([])
+    part_hashes = part_hashes.combine_chunks()
+    joined = pc.binary_join_element_wise(part_hashes.column("table"), part_hashes.column("key"),
+                                         part_hashes.column("month"), "\x00")
+    codes = pc.dictionary_encode(joined).combine_chunks().indices.to_numpy(
+        zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    hashes = part_hashes.column("hash").to_numpy().view(np.uint64)[order]
+    sums = np.add.reduceat(hashes, starts).view(np.int64)  # uint64 sums wrap
+    keep = sums != 0
+    first = order[starts][keep]
+    out = part_hashes.select(["table", "key", "month"]).take(pa.array(first))
+    return out.append_column("hash", pa.array(sums[keep], pa.int64()))
 
 
 def table_state(name: str, ds: DataSet) -> TableState:
@@ -185,19 +210,36 @@ def table_state(name: str, ds: DataSet) -> TableState:
     table = ds.table(name, dictionary=name == "prices")
     parts = describe(ds.path(name))
     if parts is not None and parts.kind == "parquet" and sum(parts.rows) == table.num_rows:
-        rows, where = [], []
-        at = 0
-        for k, n in enumerate(parts.rows):
-            got = table_hashes(name, table.slice(at, n))
-            rows += got
-            where += [k] * len(got)
-            at += n
+        from concurrent.futures import ThreadPoolExecutor
+
+        starts = np.cumsum([0, *parts.rows]).tolist()
+        # Parts side by side: the hashing kernel releases the GIL.
+        with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+            got = list(pool.map(lambda k: table_hash_columns(name, table.slice(
+                starts[k], parts.rows[k])), range(len(parts.rows))))
     else:
         if parts is not None and parts.kind == "parquet":
             parts = None  # rows do not line up with the file's row groups: no parts
-        rows = table_hashes(name, table)
-        where = [0] * len(rows)
-    return TableState(name, parts, hash_rows_table(rows, where))
+        got = [table_hash_columns(name, table)]
+    return TableState(name, parts, _part_table(name, got))
+
+
+def _part_table(name: str, got: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
+    """The (table, part, key, month, hash) table of the slices of each part, in part order."""
+    import pyarrow as pa
+
+    sizes = [len(g[0]) for g in got]
+    n = sum(sizes)
+    def cat(j, dtype):
+        return (np.concatenate([g[j] for g in got]) if got
+               else np.zeros(0, dtype=dtype))
+    return pa.table({
+        "table": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)),
+                                                pa.array([name])).cast(pa.string()),
+        "part": pa.array(np.repeat(np.arange(len(got), dtype=np.int32), sizes), pa.int32()),
+        "key": pa.array(cat(0, object), pa.string()),
+        "month": pa.array(cat(1, object), pa.string()),
+        "hash": pa.array(cat(2, np.int64), pa.int64())})
 
 
 @dataclass
@@ -213,8 +255,7 @@ class InputState:
         import pyarrow as pa
 
         parts = [t.part_hashes for t in tables.values()]
-        merged = merge_parts(pa.concat_tables(parts)) if parts else []
-        return cls(tables, hashes_table(merged))
+        return cls(tables, merge_parts(pa.concat_tables(parts)) if parts else hashes_table([]))
 
 
 def input_state(ds: DataSet) -> InputState:
