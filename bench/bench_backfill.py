@@ -221,6 +221,8 @@ def report() -> str:
         f"  ratio (a)/(b), per round   min {min(ratios):6.2f}     median "
         f"{statistics.median(ratios):6.2f}     (target <= 3; rounds "
         f"{', '.join(f'{x:.2f}' for x in ratios)})",
+        f"  ratio of the fastest runs  {min(e2e) / min(paired):6.2f}     (the least disturbed "
+        f"run of each; without state/ {min(spec) / min(paired):.2f})",
         f"  without state/ (SPEC §6.3 files only): min {min(spec):6.2f} s, ratio min "
         f"{min(spec_ratios):.2f}, median {statistics.median(spec_ratios):.2f}",
         f"  stages of the fastest round (s): {stages}",
