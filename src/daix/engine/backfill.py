@@ -73,22 +73,21 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     multi = [d for d in defs if d.family != "single"]
     prices, derived = _prices(ds)  # decoded by Arrow on every core
     timings["read_prices"] = time.perf_counter() - t0
-    # While the price matrix and the reviews run (mostly on one core): the other tables are
-    # read and validated, and the input files hashed, in background threads.
+    # While the price matrix and the reviews run: the other tables are read and validated in
+    # background threads.
     ds.prefetch(["fx", *(REVIEW_TABLES if multi else ())])
-    hashes = InputHashes(ds)
-    from daix.engine.state import StateHashes
-
-    # For state/ (SPEC §7), also in the background; not for a part of a distributed run,
-    # whose state/ is kept by the client.
-    state_hashes = StateHashes(ds) if state else None
-
     from daix.engine.market import AsOf, build_price_grid
     from daix.engine.single import TickStream, single_levels
+    from daix.engine.state import StateHashes
 
     t = time.perf_counter()
     grid = build_price_grid(prices, ds.label("prices")) if _has_hourly(prices) else None
     timings["price_matrix"] = time.perf_counter() - t
+    # The price matrix uses every core; the reviews that follow mostly one: the input files
+    # are hashed (and, for state/ (SPEC §7), the slices of every table) on the other. Not
+    # for a part of a distributed run, whose state/ is kept by the client.
+    hashes = InputHashes(ds)
+    state_hashes = StateHashes(ds) if state else None
     fx = AsOf.from_table(ds.table("fx", required=False), "currency", "usd_per_unit")
     series = []
     books: dict[str, Any] = {}
