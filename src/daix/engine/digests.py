@@ -33,6 +33,9 @@ class FileParts:
     rows: list[int]  # per part (-1: the whole table)
     digests: list[list[tuple[int, int]]]  # per part, per column: (d0, d1) as int64
     rest: tuple[int, int]  # digest of the bytes outside the column chunks
+    #: (inode, size, mtime in ns) when described: only a hint of which files may have
+    #: changed (to start work on them early), never a reason to trust a file unchanged.
+    stat: tuple[int, int, int] = (0, 0, 0)
 
     def key(self, part: int) -> tuple:
         """What identifies a part's content: its row count and every column chunk's digest."""
@@ -45,14 +48,15 @@ class FileParts:
         return {"kind": self.kind, "size": self.size, "schema": self.schema,
                 "columns": self.columns, "rows": self.rows,
                 "digests": [[list(d) for d in part] for part in self.digests],
-                "rest": list(self.rest)}
+                "rest": list(self.rest), "stat": list(self.stat)}
 
     @classmethod
     def from_json(cls, d: dict) -> FileParts:
         return cls(d["kind"], int(d["size"]), d["schema"], list(d["columns"]),
                    [int(r) for r in d["rows"]],
                    [[(int(a), int(b)) for a, b in part] for part in d["digests"]],
-                   (int(d["rest"][0]), int(d["rest"][1])))
+                   (int(d["rest"][0]), int(d["rest"][1])),
+                   tuple(int(x) for x in d.get("stat", (0, 0, 0))))
 
     def same_file(self, other: FileParts | None) -> bool:
         """Whether ``other`` describes the same bytes (every digest, the footer, the size)."""
@@ -60,6 +64,12 @@ class FileParts:
                 and self.schema == other.schema and self.columns == other.columns
                 and self.rows == other.rows and self.digests == other.digests
                 and self.rest == other.rest)
+
+
+def file_stat(path: Path) -> tuple[int, int, int]:
+    """(inode, size, mtime in ns) of a file."""
+    st = path.stat()
+    return (int(st.st_ino), int(st.st_size), int(st.st_mtime_ns))
 
 
 def _signed(x: np.uint64) -> int:
@@ -81,7 +91,8 @@ def describe(path: Path | None) -> FileParts | None:
     """The parts of an input file and their digests; None for a directory or no file."""
     if path is None or not path.is_file():
         return None
-    size = path.stat().st_size
+    stat = file_stat(path)
+    size = stat[1]
     if not path.name.endswith(".parquet"):
         h = hashlib.blake2b(digest_size=16)
         with open(path, "rb") as fh:
@@ -90,7 +101,7 @@ def describe(path: Path | None) -> FileParts | None:
         d = h.digest()
         pair = (int.from_bytes(d[:8], "little", signed=True),
                 int.from_bytes(d[8:], "little", signed=True))
-        return FileParts("file", size, "", ["*"], [-1], [[pair]], (0, 0))
+        return FileParts("file", size, "", ["*"], [-1], [[pair]], (0, 0), stat)
     import pyarrow.parquet as pq
 
     from daix.kernels.digest import range_digests_nb
@@ -142,4 +153,4 @@ def describe(path: Path | None) -> FileParts | None:
                 for c in range(n_cols)] for g in range(len(rows))]
     schema = str(meta.schema.to_arrow_schema())
     return FileParts("parquet", size, schema, columns, rows, digests,
-                     _digest_buffer(header + b"\0" + footer))
+                     _digest_buffer(header + b"\0" + footer), stat)

@@ -221,6 +221,16 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
                 and old_inputs[name].get("sha256"):
             hashes.know(name, old_inputs[name]["sha256"])
 
+    if hashes is not None:
+        # Files that are not the very files the previous run read (another inode, size or
+        # time) most likely changed: their sha256 starts now, beside the digests.
+        from daix.engine.digests import file_stat
+
+        for name, old in kept[1].items():
+            path = ds.path(name) if ds.has(name) else None
+            if path is not None and path.is_file() and (
+                    old is None or tuple(old.stat) != file_stat(path)):
+                hashes.submit(name)
     update = update_state(ds, *kept, on_same=same,
                           on_changed=hashes.submit if hashes is not None else None)
     ds.checked = set(update.same_files)  # validated by the previous run, byte for byte
