@@ -129,13 +129,18 @@ def grouped(tmp_path_factory):
     return root, data, out, prices
 
 
-def corrected(grouped, name: str, edit) -> Path:
-    """A copy of the data whose prices are ``edit(prices)``, written the same way."""
-    root, data, _, prices = grouped
-    new = root / name
+def fresh_copy(data: Path, new: Path) -> Path:
+    """``new``: a copy of the data directory (replacing an earlier one)."""
     if new.exists():
         shutil.rmtree(new)
     shutil.copytree(data, new)
+    return new
+
+
+def corrected(grouped, name: str, edit) -> Path:
+    """A copy of the data whose prices are ``edit(prices)``, written the same way."""
+    root, data, _, prices = grouped
+    new = fresh_copy(data, root / name)
     write_groups(edit(prices), new / "prices.parquet")
     return new
 
@@ -259,10 +264,7 @@ def test_recalc_of_a_recalc(grouped):
 def test_supply_row_group_change_detected(grouped, tmp_path):
     # A change in a table other than prices: only its changed slice, found from its parts.
     root, data, out, _ = grouped
-    new = root / "supply_change"
-    if new.exists():
-        shutil.rmtree(new)
-    shutil.copytree(data, new)
+    new = fresh_copy(data, root / "supply_change")
     supply = pq.read_table(data / "supply.parquet")
     values = supply.column("circulating_supply").to_numpy().copy()
     k = supply.num_rows // 2
@@ -282,10 +284,7 @@ def test_changed_file_is_validated_unchanged_one_is_not_rechecked(grouped):
     from daix.errors import InputError
 
     root, data, out, _ = grouped
-    new = root / "dup_supply"
-    if new.exists():
-        shutil.rmtree(new)
-    shutil.copytree(data, new)
+    new = fresh_copy(data, root / "dup_supply")
     supply = pq.read_table(data / "supply.parquet")
     pq.write_table(pa.concat_tables([supply, supply.slice(5, 1)]), new / "supply.parquet")
     with pytest.raises(InputError, match="supply"):
