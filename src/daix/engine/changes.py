@@ -80,7 +80,8 @@ def _read_part(ds: DataSet, name: str, part: int):
 
 
 def _split_by_table(table) -> dict[str, Any]:
-    """The rows of a (table, ...) table per value of its ``table`` column (one pass)."""
+    """The rows of a (table, ...) table per value of its ``table`` column: zero-copy slices
+    when each table's rows are together (as written), else gathered by a stable sort."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -88,10 +89,15 @@ def _split_by_table(table) -> dict[str, Any]:
         return {}
     codes = pc.dictionary_encode(table.column("table")).combine_chunks()
     idx = codes.indices.to_numpy(zero_copy_only=False)
+    names = codes.dictionary.to_pylist()
+    bounds = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1], True])
+    if len(bounds) - 1 == len(names):  # one run per table
+        return {names[idx[lo]]: table.slice(lo, hi - lo)
+                for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)}
     order = np.argsort(idx, kind="stable")
-    bounds = np.searchsorted(idx[order], np.arange(len(codes.dictionary) + 1))
-    return {name: table.take(pa.array(order[bounds[k]:bounds[k + 1]]))
-            for k, name in enumerate(codes.dictionary.to_pylist())}
+    ends = np.searchsorted(idx[order], np.arange(len(names) + 1))
+    return {name: table.take(pa.array(order[ends[k]:ends[k + 1]]))
+            for k, name in enumerate(names)}
 
 
 def _table_update(ds: DataSet, name: str, old_parts: FileParts | None, old_ph,
@@ -194,21 +200,37 @@ def update_state(ds: DataSet, old_merged, old_parts: dict[str, FileParts | None]
         for t, k, m, h in added:
             delta[t, k, m] += h
     touched = {key: _wrap(d) for key, d in delta.items() if _wrap(d)}
-    # The new merged hashes: the old ones with the touched slices replaced.
-    if touched:
-        joined = pc.binary_join_element_wise(old_merged.column("table"), old_merged.column("key"),
-                                             old_merged.column("month"), "\x00")
-        names = ["\x00".join(k) for k in touched]
-        hit = pc.is_in(joined, value_set=pa.array(names, pa.string()))
-        before = dict(zip(map(tuple, zip(*[old_merged.filter(hit).column(c).to_pylist()
-                                            for c in ("table", "key", "month")], strict=True)),
-                          old_merged.filter(hit).column("hash").to_pylist(), strict=True))
-        now = [(t, k, m, _wrap(before.get((t, k, m), 0) + d)) for (t, k, m), d in touched.items()]
-        merged = pa.concat_tables([old_merged.filter(pc.invert(hit)),
-                                   hashes_table([r for r in now if r[3]])])
-        changes = sorted(touched)
-    else:
-        merged, changes, now = old_merged, [], []
+    # The new merged hashes: the old ones with the touched slices replaced, table by table
+    # (only the rows of a touched key are looked at).
+    now: list[tuple[str, str, str, int]] = []
+    pieces = []
+    touched_tables = {t for t, _, _ in touched}
+    for name, part in merged_by.items():
+        if name not in touched_tables:
+            pieces.append(part)
+            continue
+        mine = {(k, m): d for (t, k, m), d in touched.items() if t == name}
+        candidates = np.flatnonzero(pc.is_in(part.column("key"), value_set=pa.array(
+            sorted({k for k, _ in mine}), pa.string())).to_numpy(zero_copy_only=False))
+        cand = part.take(pa.array(candidates, pa.int64()))
+        hit = np.zeros(part.num_rows, dtype=bool)
+        before: dict[tuple[str, str], int] = {}
+        for j, k, m, h in zip(candidates.tolist(), *(cand.column(c).to_pylist()
+                                                      for c in ("key", "month", "hash")),
+                              strict=True):
+            if (k, m) in mine:
+                hit[j] = True
+                before[k, m] = h
+        updated = [(name, k, m, _wrap(before.get((k, m), 0) + d)) for (k, m), d in mine.items()]
+        now += updated
+        # The table's rows stay together (the next recalc splits them without a sort).
+        pieces += [part.filter(pa.array(~hit)), hashes_table([r for r in updated if r[3]])]
+    for name in touched_tables - set(merged_by):  # a table new in the data
+        updated = [(t, k, m, d) for (t, k, m), d in touched.items() if t == name]
+        now += updated
+        pieces.append(hashes_table(updated))
+    merged = pa.concat_tables(pieces) if touched else old_merged
+    changes = sorted(touched)
     small = ("universe", "lists")
     old_lists = {(t, k, m): h for t, k, m, h in _rows(old_merged.filter(
         pc.is_in(old_merged.column("table"), value_set=pa.array(small))))}
