@@ -306,7 +306,7 @@ def read_days(out: Path, index: str, window: str) -> set[int]:
 
 def test_correction_no_review_read_reruns_no_review(grouped):
     # SPEC §7.2: a price no review read changes levels only; every kept basket stands.
-    _root, _, out, prices = grouped
+    root, _, out, prices = grouped
     day = middle(prices)
     busy = set().union(*(read_days(out, i, "15m") for i in ("CUSTOM_TOP20", "CUSTOM_INFRA",
                                                            "CUSTOM_APP", "grayscale")))
@@ -321,6 +321,11 @@ def test_correction_no_review_read_reruns_no_review(grouped):
     assert info["reviews_from"] and set(info["reviews_from"].values()) == {"none"}
     changed = {r["index"] for r in res.diff.to_pylist() if r["changed"]}
     assert "CUSTOM_TOP20" in changed  # BTC is a Top 20 constituent: its levels moved
+    # The kept baskets, review rows and reads stand: the new state/ links them.
+    write_recalc(res, root / "quiet_day_out", out)
+    for name in ("baskets.parquet", "rows.parquet", "reads.parquet"):
+        assert (root / "quiet_day_out" / "state" / name).stat().st_ino == (
+            out / "state" / name).stat().st_ino
 
 
 def test_correction_on_a_review_day_reruns_from_that_review(grouped):

@@ -36,6 +36,7 @@ class BackfillResult:
     grid_source: Any = field(default=None, repr=False)  # window -> kept file it is equal to
     kept_books: Any = field(default=None, repr=False)  # recalc: state/ rows of books kept
     reads: Any = field(default=None, repr=False)  # what each review step read (state/)
+    same_state: Any = field(default=None, repr=False)  # recalc: state/ files kept as they were
 
 
 def select_indices(indices: Iterable[str] | None = None, family: str | None = None

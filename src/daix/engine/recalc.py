@@ -131,6 +131,10 @@ def recalc(data: Any, previous: str | Path, client: Any = None) -> RecalcResult:
     result.reads = _merge_reads(plan.prev_reads,
                                 pa.concat_tables([p[5] for p in parts]) if parts else None,
                                 plan.rerun, resume)
+    if not plan.rerun:  # no review ran again: the kept books and reads stand as they are
+        state = plan.previous / "state"
+        result.same_state = {n: state / n for n in ("baskets.parquet", "rows.parquet",
+                                                    "reads.parquet") if (state / n).exists()}
     from daix.engine.diff import diff
 
     outputs = {"levels": levels, "constituents": constituents, "reviews": reviews}

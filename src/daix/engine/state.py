@@ -401,19 +401,35 @@ def write_state(result, ds: DataSet, directory: Path) -> None:
     (state / "parts.json").write_text(json.dumps(
         {n: (t.parts.to_json() if t.parts is not None else None)
          for n, t in inputs.tables.items()}))
-    baskets, rows = baskets_tables(result.books)
-    kept = getattr(result, "kept_books", None)
-    if kept is not None:  # a recalc: the books it did not recompute, as the previous run kept
-        baskets = pa.concat_tables([kept[0], baskets.cast(kept[0].schema)])
-        rows = pa.concat_tables([kept[1], rows.cast(kept[1].schema)])
-    pq.write_table(baskets, state / "baskets.parquet")
-    pq.write_table(rows, state / "rows.parquet")
+    # Files a recalc that reran no review keeps as they were: linked, not written again.
+    same = getattr(result, "same_state", None) or {}
+    for name, src in same.items():
+        _link_or_copy(src, state / name)
+    if "baskets.parquet" not in same:
+        baskets, rows = baskets_tables(result.books)
+        kept = getattr(result, "kept_books", None)
+        if kept is not None:  # a recalc: the books it did not recompute, as kept before
+            baskets = pa.concat_tables([kept[0], baskets.cast(kept[0].schema)])
+            rows = pa.concat_tables([kept[1], rows.cast(kept[1].schema)])
+        pq.write_table(baskets, state / "baskets.parquet")
+        pq.write_table(rows, state / "rows.parquet")
     reads = getattr(result, "reads", None)
-    if reads is not None:
+    if reads is not None and "reads.parquet" not in same:
         pq.write_table(reads, state / "reads.parquet")
     grid = getattr(result, "grid", None)
     if grid is not None:
         save_grid(grid, state, kept=getattr(result, "grid_source", None))
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """A hard link to a file that is never written in place (a copy where links fail)."""
+    import os
+    import shutil
+
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
 
 
 def read_state(state: Path) -> tuple[Any, dict[str, FileParts | None], Any]:
