@@ -215,20 +215,35 @@ def write_backfill(result, out_dir: str | os.PathLike, overwrite: bool = True,
     the input hashes and review state a later ``recalc`` restarts from (SPEC §7). ``extra``
     may add files to the temporary directory before it is renamed into place.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow.parquet as pq
 
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
-        for name in ("levels", "constituents", "reviews"):
-            pq.write_table(getattr(result, name), tmp / f"{name}.parquet", compression="zstd")
+    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp, ThreadPoolExecutor(
+            max_workers=3, thread_name_prefix="daix-write") as pool:
+        # The three tables are encoded in threads (Arrow releases the GIL) while state/ is
+        # written here.
+        writing = [pool.submit(pq.write_table, getattr(result, name), tmp / f"{name}.parquet",
+                               compression="zstd")
+                   for name in ("levels", "constituents", "reviews")]
         if getattr(result, "dataset", None) is not None:
             from daix.engine.state import write_state
 
             write_state(result, result.dataset, tmp)
             result.manifest["state"] = {
                 "hashes": "state/hashes.parquet (content hash per input table, key, month)",
+                "part_hashes": "state/part_hashes.parquet (the same per row group of the "
+                               "input files)",
+                "parts": "state/parts.json (digests of every column chunk of every row group "
+                         "of the input files)",
                 "baskets": "state/baskets.parquet (every basket of every index: checkpoints)",
                 "rows": "state/rows.parquet (review rows with the E that wrote them)",
+                "reads": "state/reads.parquet (the prices each review step read)",
+                "grid": "state/grid.json, state/grid_<window>.npy (hourly price matrices; "
+                        "grid_<window>.cells.npz: cells changed since)",
             }
+        for job in writing:
+            job.result()  # raises a writer's error here, before the directory is renamed
         if extra is not None:
             extra(tmp)
         (tmp / "manifest.json").write_text(json.dumps(result.manifest, indent=2, default=str))
