@@ -304,6 +304,18 @@ def read_days(out: Path, index: str, window: str) -> set[int]:
             if r["index"] == index and r["window"] == window}
 
 
+def recalc_corrected(grouped, name: str, prices, asset: str, day: int, factor: float):
+    """(recalc of the 15m prices of ``asset`` on ``day`` times ``factor``, checked equal to a
+    full backfill; the corrected prices)."""
+    _, _, out, _ = grouped
+    edited, n = scale_rows(prices, asset, "15m", day, factor)
+    assert n > 0
+    new = corrected(grouped, name, lambda _: edited)
+    res = recalc(new, out)
+    assert_full(new, res)
+    return res, edited
+
+
 def test_correction_no_review_read_reruns_no_review(grouped):
     # SPEC §7.2: a price no review read changes levels only; every kept basket stands.
     root, _, out, prices = grouped
@@ -312,11 +324,7 @@ def test_correction_no_review_read_reruns_no_review(grouped):
                                                            "CUSTOM_APP", "grayscale")))
     while any(abs(day - b) <= 2 * 24 * HOUR for b in busy):
         day += 24 * HOUR
-    edited, n = scale_rows(prices, "BTC", "15m", day, 1.02)
-    assert n > 0
-    new = corrected(grouped, "quiet_day", lambda _: edited)
-    res = recalc(new, out)
-    assert_full(new, res)
+    res, _ = recalc_corrected(grouped, "quiet_day", prices, "BTC", day, 1.02)
     info = res.result.manifest["recalc"]
     assert info["reviews_from"] and set(info["reviews_from"].values()) == {"none"}
     changed = {r["index"] for r in res.diff.to_pylist() if r["changed"]}
@@ -338,11 +346,7 @@ def test_correction_on_a_review_day_reruns_from_that_review(grouped):
     target = steps[len(steps) // 2]
     ts = min(r["ts"] for r in reads if r["step"] == target)
     day = ts - ts % (24 * HOUR)
-    edited, n = scale_rows(prices, "ETH", "15m", day, 0.9)
-    assert n > 0
-    new = corrected(grouped, "review_day", lambda _: edited)
-    res = recalc(new, out)
-    assert_full(new, res)
+    res, edited = recalc_corrected(grouped, "review_day", prices, "ETH", day, 0.9)
     info = res.result.manifest["recalc"]
     since = info["reviews_from"]["CUSTOM_TOP20"]
     assert since not in ("none", "start")
