@@ -19,12 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import first_duplicate_naive, hourly_span_naive, price_grid_naive, used_codes_naive
 
-from daix import io
+from daix import parquet_flat
 from daix.convert import DictionaryChunks, convert_column
 from daix.engine.market import AsOf, build_price_grid, distinct_text, text_codes
 from daix.engine.outputs import InputHashes, file_hash
 from daix.errors import InputError
-from daix.io import DataSet, check_unique, read_file, read_parquet_flat
+from daix.io import DataSet, check_unique, read_file
+from daix.parquet_flat import read_parquet_flat
 from daix.schemas import FLOAT, INPUTS, TIMESTAMP
 
 HOUR = 3_600_000_000_000
@@ -202,7 +203,7 @@ def _write_prices(path, rows, row_group_size):
 
 
 def test_flat_reader_equals_pyarrow(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "FLAT_MIN_ROWS", 1)
+    monkeypatch.setattr(parquet_flat, "FLAT_MIN_ROWS", 1)
     # Row groups of 7 rows; the asset dictionary changes with the row groups.
     rows = [(T0 + (i // 3) * HOUR, "ABCDE"[(i // 7) % 5] if i % 3 else "A",
              ("15m", "1h", "15s")[i % 3], float(i)) for i in range(60)]
@@ -228,7 +229,7 @@ def test_flat_reader_declines_nulls_strings_and_small_files(tmp_path, monkeypatc
     _write_prices(path, rows, 4)
     cols = ["ts", "asset", "window", "price"]
     assert read_parquet_flat(path, cols, []) is None  # fewer rows than FLAT_MIN_ROWS
-    monkeypatch.setattr(io, "FLAT_MIN_ROWS", 1)
+    monkeypatch.setattr(parquet_flat, "FLAT_MIN_ROWS", 1)
     assert read_parquet_flat(path, [*cols, "extra"], []) is None  # plain text column
     _write_prices(path, [*rows, (T0, "A", "1h", None)], 4)
     assert read_parquet_flat(path, cols, []) is None  # a null price
@@ -237,7 +238,7 @@ def test_flat_reader_declines_nulls_strings_and_small_files(tmp_path, monkeypatc
 
 
 def test_flat_reader_reads_plain_text_as_dictionary(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "FLAT_MIN_ROWS", 1)
+    monkeypatch.setattr(parquet_flat, "FLAT_MIN_ROWS", 1)
     path = tmp_path / "prices.parquet"
     pq.write_table(pa.table({"ts": pa.array([T0, T0 + HOUR], pa.int64()).cast(TS),
                              "asset": ["A", "B"], "window": ["1h", "1h"],
@@ -312,7 +313,7 @@ def test_backfill_from_files_equals_backfill_from_tables(tmp_path, monkeypatch):
     from daix.engine.backfill import backfill
     from daix.synth import synthesize
 
-    monkeypatch.setattr(io, "FLAT_MIN_ROWS", 1)
+    monkeypatch.setattr(parquet_flat, "FLAT_MIN_ROWS", 1)
     synthesize(tmp_path, assets=24, years=1.25, seed=3, defects=False)
     indices = ["CUSTOM_TOP20", "GS_TOTAL", "SELECT10", "BTC_UTC"]
     from_files = backfill(tmp_path, indices=indices)
