@@ -191,13 +191,6 @@ def _ns(value: Any) -> int:
     return int(pd.Timestamp(value).value)
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def corrected_copy(data: Path, dest: Path, asset: str, window: str, day_ns: int) -> int:
     """``dest``: ``data`` with ``asset``'s ``window`` fixes in ``[day, day + 24h)`` scaled by
     ``SCALE``; other files hard-linked, ``prices.parquet`` rewritten row group by row group with
@@ -206,12 +199,14 @@ def corrected_copy(data: Path, dest: Path, asset: str, window: str, day_ns: int)
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from daix.io import link_or_copy
+
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     for p in data.iterdir():
         if p.is_file() and p.name != "prices.parquet":
-            link_or_copy(p, dest / p.name)
+            link_or_copy(p, dest / p.name)  # daix.io: a hard link, else a copy
     source = pq.ParquetFile(data / "prices.parquet")
     changed = 0
     tmp = dest / ".prices.parquet.tmp"

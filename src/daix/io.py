@@ -491,6 +491,15 @@ def write_table(table, path: str | os.PathLike) -> Path:
     return target
 
 
+def link_or_copy(src: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """``dest`` as a hard link to ``src`` (a copy where links are not possible): for files
+    daix never writes in place, so two output directories may share them."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
 @contextlib.contextmanager
 def atomic_output_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``path`` only if the block succeeds.

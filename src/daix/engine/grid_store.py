@@ -13,14 +13,13 @@ order when loading). A matrix is written whole again when its cells outgrow a te
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from daix.engine.market import PriceGrid
+from daix.io import link_or_copy
 
 META = "grid.json"
 NS_PER_HOUR = 3_600_000_000_000
@@ -52,13 +51,6 @@ class KeptMatrix:
         return sum(len(r) for r in self.rows)
 
 
-def _link(src: Path, dest: Path) -> None:
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
-
-
 def save_grid(grid: PriceGrid, state: Path, kept: dict[str, KeptMatrix] | None = None) -> None:
     """Write ``grid`` under ``state``; a window in ``kept`` links its base file and writes its
     changed cells (unless they are many: then the matrix is written whole)."""
@@ -66,7 +58,7 @@ def save_grid(grid: PriceGrid, state: Path, kept: dict[str, KeptMatrix] | None =
     for window, matrix in grid.matrices.items():
         k = kept.get(window)
         if k is not None and k.base.exists() and k.n_cells() * 10 <= matrix.size:
-            _link(k.base, state / grid_file(window))
+            link_or_copy(k.base, state / grid_file(window))
             if k.n_cells():
                 np.savez(state / cells_file(window), rows=np.concatenate(k.rows),
                          cols=np.concatenate(k.cols), values=np.concatenate(k.values))

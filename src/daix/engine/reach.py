@@ -25,11 +25,6 @@ def _month_start(month: str) -> int:
     return int(np.datetime64(month, "M").astype("datetime64[ns]").astype(np.int64))
 
 
-def changed_slices(old: dict, new: dict) -> list[tuple[str, str, str]]:
-    """(table, key, month) whose hash differs, appeared or disappeared."""
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-
-
 def _first_months(hashes: dict, table: str, key: str | None = None) -> str | None:
     months = [m for (t, k, m) in hashes if t == table and (key is None or k == key)]
     return min(months) if months else None

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from daix.engine.digests import FileParts, describe
-from daix.io import DataSet
+from daix.io import DataSet, link_or_copy
 
 #: Per input table: (key columns, time column, value columns) of the hash groups.
 HASH_LAYOUT: dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]] = {
@@ -404,7 +404,7 @@ def write_state(result, ds: DataSet, directory: Path) -> None:
     # Files a recalc that reran no review keeps as they were: linked, not written again.
     same = getattr(result, "same_state", None) or {}
     for name, src in same.items():
-        _link_or_copy(src, state / name)
+        link_or_copy(src, state / name)
     if "baskets.parquet" not in same:
         baskets, rows = baskets_tables(result.books)
         kept = getattr(result, "kept_books", None)
@@ -419,17 +419,6 @@ def write_state(result, ds: DataSet, directory: Path) -> None:
     grid = getattr(result, "grid", None)
     if grid is not None:
         save_grid(grid, state, kept=getattr(result, "grid_source", None))
-
-
-def _link_or_copy(src: Path, dest: Path) -> None:
-    """A hard link to a file that is never written in place (a copy where links fail)."""
-    import os
-    import shutil
-
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copyfile(src, dest)
 
 
 def read_state(state: Path) -> tuple[Any, dict[str, FileParts | None], Any]:
