@@ -95,7 +95,7 @@ class StageClock:
         ("daix.io:DataSet", "table", "read + validate inputs"),
         ("daix.engine.state", "table_hashes", "slice hashes (state)"),
         ("daix.engine.changes", "update_state", "find changed parts"),
-        ("daix.engine.outputs:InputHashes", "result", "file sha256 (wait)"),
+        ("daix.engine.outputs:InputHashes", "result", "input content hashes (wait)"),
         ("daix.engine.state:StateHashes", "result", "slice hashes (wait)"),
         ("daix.engine.market", "build_price_grid", "price matrix"),
         ("daix.engine.backfill", "run_reviews", "reviews"),

@@ -5,9 +5,9 @@ dictionaries, as-of lookups and input hashes.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -21,8 +21,9 @@ from naive import first_duplicate_naive, hourly_span_naive, price_grid_naive, us
 
 from daix import parquet_flat
 from daix.convert import DictionaryChunks, convert_column
+from daix.engine.digests import content_digest
 from daix.engine.market import AsOf, build_price_grid, distinct_text, text_codes
-from daix.engine.outputs import InputHashes, file_hash
+from daix.engine.outputs import InputHashes
 from daix.errors import InputError
 from daix.io import DataSet, check_unique, read_file
 from daix.parquet_flat import read_parquet_flat
@@ -290,18 +291,73 @@ def test_asof_from_unsorted_chunked_table_by_hand():
 # --- input hashes (SPEC §6.3) ----------------------------------------------------------------
 
 
-def test_input_hashes_are_sha256_of_the_files(tmp_path):
+def _flip(path: Path, at: int) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[at] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+def test_input_hashes_are_content_digests(tmp_path):
+    """SPEC §6.3: every input file gets a content hash: equal bytes (under another name) give
+    the same hash, and any one changed byte (a column chunk, the footer, the magic number, a
+    file that is not Parquet) another."""
     data = tmp_path / "data"
     data.mkdir()
-    payload = bytes(range(256)) * 50_000  # 12.8 MB: more than one read block
+    payload = bytes(range(256)) * 50_000  # not Parquet: hashed whole
     (data / "trades.parquet").write_bytes(payload)
-    pq.write_table(pa.table({"asset": ["A"]}), data / "assets.parquet")
-    assert file_hash(data / "trades.parquet") == hashlib.sha256(payload).hexdigest()
+    table = pa.table({"asset": [f"A{k}" for k in range(1000)], "x": np.arange(1000.0)})
+    pq.write_table(table, data / "assets.parquet", row_group_size=300)
     hashes = InputHashes(DataSet(data)).result()
     assert sorted(hashes) == ["assets", "trades"]
-    assert hashes["trades"]["sha256"] == hashlib.sha256(payload).hexdigest()
-    assert hashes["assets"]["sha256"] == hashlib.sha256(
-        (data / "assets.parquet").read_bytes()).hexdigest()
+    assert all(len(h["digest"]) == 32 for h in hashes.values())
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    for f in data.iterdir():
+        (twin / f.name).write_bytes(f.read_bytes())
+    again = InputHashes(DataSet(twin)).result()
+    assert [again[n]["digest"] for n in hashes] == [hashes[n]["digest"] for n in hashes]
+    meta = pq.ParquetFile(data / "assets.parquet").metadata
+    chunk = meta.row_group(1).column(1)
+    size = (data / "assets.parquet").stat().st_size
+    for name, at in (("trades", 12_345), ("assets", chunk.data_page_offset + 20),
+                     ("assets", size - 20), ("assets", 1)):
+        copy = tmp_path / f"flip_{name}_{at}"
+        copy.mkdir()
+        for f in data.iterdir():
+            (copy / f.name).write_bytes(f.read_bytes())
+        _flip(copy / f"{name}.parquet", at)
+        got = InputHashes(DataSet(copy)).result()
+        assert got[name]["digest"] != hashes[name]["digest"], (name, at)
+        other = "assets" if name == "trades" else "trades"
+        assert got[other]["digest"] == hashes[other]["digest"]
+
+
+def test_directory_hash_covers_names_and_bytes(tmp_path):
+    """A hive dataset directory's hash (SPEC §6.3) changes with a file's bytes or its name."""
+    from daix.engine.digests import content_digest
+
+    root = tmp_path / "trades"
+    (root / "date=2024-01-01").mkdir(parents=True)
+    pq.write_table(pa.table({"x": [1, 2, 3]}), root / "date=2024-01-01" / "a.parquet")
+    first = content_digest(root)
+    assert first == content_digest(root)
+    (root / "date=2024-01-01" / "a.parquet").rename(root / "date=2024-01-01" / "b.parquet")
+    moved = content_digest(root)
+    assert moved != first
+    pq.write_table(pa.table({"x": [1, 2, 4]}), root / "date=2024-01-01" / "b.parquet")
+    assert content_digest(root) not in (first, moved)
+
+
+def test_in_memory_tables_are_hashed_from_their_buffers():
+    def assets(sector: str):
+        return pa.table({"asset": ["A", "B"], "name": ["a", "b"], "sector": ["x", sector],
+                         "subsector": ["s", "s"]})
+
+    got = InputHashes(DataSet({"assets": assets("y")})).result()["assets"]
+    assert got["file"] is None and got["rows"] == 2 and len(got["digest"]) == 32
+    assert InputHashes(DataSet({"assets": assets("y")})).result()["assets"] == got
+    other = InputHashes(DataSet({"assets": assets("z")})).result()["assets"]
+    assert other["digest"] != got["digest"]
 
 
 # --- end to end -------------------------------------------------------------------------------
@@ -326,5 +382,4 @@ def test_backfill_from_files_equals_backfill_from_tables(tmp_path, monkeypatch):
     assert (levels.column("level").to_numpy().tobytes()
             == from_tables.levels.column("level").to_numpy().tobytes())
     hashes = from_files.manifest["inputs"]
-    assert hashes["prices"]["sha256"] == hashlib.sha256(
-        (tmp_path / "prices.parquet").read_bytes()).hexdigest()
+    assert hashes["prices"]["digest"] == content_digest(tmp_path / "prices.parquet")

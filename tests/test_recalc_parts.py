@@ -169,7 +169,7 @@ def assert_full(new: Path, res) -> None:
     for name in ("levels", "constituents", "reviews"):
         assert getattr(res.result, name).equals(getattr(full, name)), name
     assert res.result.manifest["data"] == full.manifest["data"]  # counts and grid span
-    assert res.result.manifest["inputs"] == full.manifest["inputs"]  # file sha256
+    assert res.result.manifest["inputs"] == full.manifest["inputs"]  # content hashes
 
 
 def test_parquet_parts_describe_row_groups(grouped):

@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,15 @@ class DataSet:
             self.root, self._given, self._cache = source.root, source._given, source._cache
             self._pending = source._pending
             self.checked = source.checked
+            self._parts, self._parts_lock = source._parts, source._parts_lock
             return
         #: Tables whose bytes a previous run already checked for duplicate keys (a recalc
         #: sets it from the file digests of SPEC §7.2): that check is not repeated.
         self.checked: set[str] = set()
         self._cache: dict[Any, Any] = {}
         self._pending: dict[Any, Any] = {}  # (name, dictionary) -> Future of prefetch()
+        self._parts: dict[str, list] = {}  # name -> [lock, FileParts | None, done]
+        self._parts_lock = threading.Lock()
         if isinstance(source, Mapping):
             unknown = sorted(set(source) - set(INPUTS))
             if unknown:
@@ -73,6 +77,19 @@ class DataSet:
                 path=str(self.root),
             )
         return found[0] if found else None
+
+    def parts(self, name: str):
+        """The row groups and digests of table ``name``'s file
+        (:func:`daix.engine.digests.describe`), computed once per data set even when several
+        threads ask at the same time; None for a directory or an in-memory table."""
+        from daix.engine.digests import describe
+
+        with self._parts_lock:
+            entry = self._parts.setdefault(name, [threading.Lock(), None, False])
+        with entry[0]:
+            if not entry[2]:
+                entry[1], entry[2] = describe(self.path(name)), True
+        return entry[1]
 
     def has(self, name: str) -> bool:
         """Whether the table is present."""

@@ -82,7 +82,8 @@ def show(out_dir: str) -> None:
         click.echo(f"  {k}: {v}")
     click.echo("inputs:")
     for name, info in m.get("inputs", {}).items():
-        click.echo(f"  {name:<10} {info.get('sha256', '')[:16]}  {info.get('file') or ''}")
+        digest = info.get("digest") or info.get("sha256", "")  # older outputs: sha256
+        click.echo(f"  {name:<10} {digest[:16]}  {info.get('file') or ''}")
     counts = m.get("counts", {})
     click.echo(f"counts: {counts.get('indices')} indices, {counts.get('levels')} levels, "
                f"{counts.get('constituents')} constituents, {counts.get('reviews')} reviews")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from daix.engine.digests import FileParts, describe
+from daix.engine.digests import FileParts
 from daix.engine.state import (
     HASH_LAYOUT,
     InputState,
@@ -107,7 +107,7 @@ def _table_update(ds: DataSet, name: str, old_parts: FileParts | None, old_ph,
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    new_parts = describe(ds.path(name))
+    new_parts = ds.parts(name)
     usable = (new_parts is not None and old_parts is not None and old_ph is not None
               and new_parts.kind == old_parts.kind and new_parts.schema == old_parts.schema
               and new_parts.columns == old_parts.columns
@@ -157,11 +157,8 @@ def _table_update(ds: DataSet, name: str, old_parts: FileParts | None, old_ph,
 
 
 def update_state(ds: DataSet, old_merged, old_parts: dict[str, FileParts | None],
-                 old_part_hashes, on_same=None, on_changed=None) -> Update:
-    """The new data's :class:`InputState` and the slices that changed (SPEC §7.2).
-
-    ``on_same(name)`` / ``on_changed(name)`` are called as soon as a table's file is found
-    byte for byte the previous one, or not (a recalc starts hashing changed files then)."""
+                 old_part_hashes) -> Update:
+    """The new data's :class:`InputState` and the slices that changed (SPEC §7.2)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -189,10 +186,6 @@ def update_state(ds: DataSet, old_merged, old_parts: dict[str, FileParts | None]
             whole.append(name)
         if same_file:
             same.add(name)
-            if on_same is not None:
-                on_same(name)
-        elif on_changed is not None:
-            on_changed(name)
         if name == "prices":
             patch = piece_patch
         for t, k, m, h in removed:

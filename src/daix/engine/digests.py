@@ -10,6 +10,10 @@ magic number and the footer) get a digest too: all parts and that one equal mean
 
 A CSV file (or any other single file) is one part: its digest is blake2b of the whole file. A
 directory (a hive dataset) has no parts: it is hashed from its rows every time.
+
+The same digests give the manifest's content hash of each input (SPEC §6.3,
+:func:`content_digest`): 128 bits over the digests of every byte of the file, so the hash costs
+nothing beyond the digest pass a recalc makes anyway.
 """
 
 from __future__ import annotations
@@ -87,6 +91,47 @@ def _digest_buffer(data: bytes) -> tuple[int, int]:
     return _signed(out[0, 0]), _signed(out[0, 1])
 
 
+def _whole_file(path: Path, stat: tuple[int, int, int]) -> FileParts:
+    """A file as one part: blake2b (128 bits) of all its bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            h.update(chunk)
+    d = h.digest()
+    pair = (int.from_bytes(d[:8], "little", signed=True),
+            int.from_bytes(d[8:], "little", signed=True))
+    return FileParts("file", stat[1], "", ["*"], [-1], [[pair]], (0, 0), stat)
+
+
+def parts_digest(parts: FileParts) -> str:
+    """32 hex digits over a file's size, kind, row counts and every digest of its parts (the
+    column chunks and the bytes around them): equal for equal bytes, and changed by any change
+    of a byte except with negligible odds. Not a cryptographic hash."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(parts.kind.encode() + b"\0")
+    flat = [parts.size, *parts.rows, *parts.rest]
+    for part in parts.digests:
+        for d0, d1 in part:
+            flat += (d0, d1)
+    h.update(np.array(flat, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def content_digest(path: Path, parts: FileParts | None = None) -> str:
+    """The content hash of an input file or dataset directory (SPEC §6.3): :func:`parts_digest`
+    of the file (``parts`` when already described), or, for a directory, 32 hex digits over
+    the relative name and the digest of every file below it, in name order."""
+    if path.is_dir():
+        h = hashlib.blake2b(digest_size=16)
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f.relative_to(path).as_posix().encode() + b"\0")
+            h.update(content_digest(f).encode())
+        return h.hexdigest()
+    if parts is None:
+        parts = describe(path) or _whole_file(path, file_stat(path))
+    return parts_digest(parts)
+
+
 def describe(path: Path | None) -> FileParts | None:
     """The parts of an input file and their digests; None for a directory or no file."""
     if path is None or not path.is_file():
@@ -94,14 +139,7 @@ def describe(path: Path | None) -> FileParts | None:
     stat = file_stat(path)
     size = stat[1]
     if not path.name.endswith(".parquet"):
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as fh:
-            while chunk := fh.read(8 << 20):
-                h.update(chunk)
-        d = h.digest()
-        pair = (int.from_bytes(d[:8], "little", signed=True),
-                int.from_bytes(d[8:], "little", signed=True))
-        return FileParts("file", size, "", ["*"], [-1], [[pair]], (0, 0), stat)
+        return _whole_file(path, stat)
     import pyarrow.parquet as pq
 
     from daix.kernels.digest import range_digests_nb

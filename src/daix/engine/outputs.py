@@ -10,7 +10,6 @@ import operator
 import os
 import platform
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -85,26 +84,9 @@ def build_tables(series: list, books: dict, start_ns: int | None, end_ns: int | 
     return levels, constituents, reviews
 
 
-#: Bytes read at a time when hashing a file (one reused buffer).
-HASH_BLOCK = 8 << 20
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of a file, or of every file below a directory in name order."""
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    buf = bytearray(HASH_BLOCK)
-    view = memoryview(buf)
-    for f in files:
-        with open(f, "rb", buffering=0) as fh:
-            while n := fh.readinto(buf):
-                h.update(view[:n])  # hashlib releases the GIL on large updates
-    return h.hexdigest()
-
-
 def _table_hash(table) -> str:
-    """sha256 of an in-memory table's Arrow buffers."""
-    h = hashlib.sha256()
+    """32 hex digits (blake2b) over an in-memory table's Arrow buffers."""
+    h = hashlib.blake2b(digest_size=16)
     for batch in table.to_batches():
         for col in batch.columns:
             for buf in col.buffers():
@@ -114,51 +96,39 @@ def _table_hash(table) -> str:
 
 
 class InputHashes:
-    """Content hashes of the input tables (SPEC §6.3), the files' computed one after another
-    in a background thread; :meth:`result` waits for them.
+    """Content hashes of the input tables (SPEC §6.3): for a file, the 128-bit digest of all
+    its bytes that a recalc compares (:func:`daix.engine.digests.content_digest`), computed in
+    a background thread from construction on; :meth:`result` waits for them.
 
-    By default every file is queued at construction. With ``start=False`` (a recalc) files
-    are queued by :meth:`submit` as soon as they are known to have changed, or given by
-    :meth:`know` when they hold the bytes a previous run hashed; :meth:`result` queues the
-    rest."""
+    With ``start=False`` (a recalc) nothing starts: :meth:`result` takes the digests from the
+    file descriptions the recalc made anyway (:meth:`DataSet.parts`)."""
 
     def __init__(self, ds: DataSet, start: bool = True) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self.ds = ds
         self.files = {name: ds.path(name) for name in INPUTS if ds.has(name)}
-        self.known: dict[str, str] = {}
-        self._futures: dict[str, Any] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-hash")
+        self._future = None
         if start:
-            for name in self.files:
-                self.submit(name)
+            from concurrent.futures import ThreadPoolExecutor
 
-    def submit(self, name: str) -> None:
-        """Queue the hashing of table ``name``'s file (once)."""
-        path = self.files.get(name)
-        if path is not None and name not in self._futures and name not in self.known:
-            self._futures[name] = self._pool.submit(file_hash, path)
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-hash")
+            self._future = pool.submit(self._compute)
+            pool.shutdown(wait=False)
 
-    def know(self, name: str, sha256: str) -> None:
-        """The sha256 of table ``name``'s file, known without hashing it."""
-        if self.files.get(name) is not None and name not in self._futures:
-            self.known[name] = sha256
+    def _compute(self) -> dict[str, dict]:
+        from daix.engine.digests import content_digest
 
-    def result(self) -> dict[str, dict]:
-        for name in self.files:
-            self.submit(name)
-        self._pool.shutdown(wait=False)
         out = {}
         for name, path in self.files.items():
-            if name in self.known:
-                out[name] = {"file": str(path), "sha256": self.known[name]}
-            elif path is not None:
-                out[name] = {"file": str(path), "sha256": self._futures[name].result()}
+            if path is not None:
+                parts = self.ds.parts(name) if path.is_file() else None
+                out[name] = {"file": str(path), "digest": content_digest(path, parts)}
             else:
                 table = self.ds.table(name)
-                out[name] = {"file": None, "sha256": _table_hash(table), "rows": table.num_rows}
+                out[name] = {"file": None, "digest": _table_hash(table), "rows": table.num_rows}
         return out
+
+    def result(self) -> dict[str, dict]:
+        return self._future.result() if self._future is not None else self._compute()
 
 
 def input_hashes(ds: DataSet) -> dict[str, dict]:

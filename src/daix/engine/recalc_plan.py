@@ -201,7 +201,7 @@ class Plan:
 
 def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
     """Decide what a recalc of ``previous`` on ``data`` recomputes (SPEC §7.2). With
-    ``hash_files`` the sha256 of the changed files starts in the background (the manifest's)."""
+    ``hash_files`` the manifest's content hashes of the inputs are kept for the result."""
     from daix.engine.backfill import _has_hourly, _prices, select_indices
     from daix.engine.changes import update_state
     from daix.engine.outputs import InputHashes
@@ -213,26 +213,9 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
     derived = bool(params.get("derived_prices"))
     defs = select_indices(params.get("indices"), None)
     ds = DataSet(data)
-    old_inputs = manifest.get("inputs", {})
     hashes = InputHashes(ds, start=False) if hash_files else None
 
-    def same(name: str) -> None:  # the previous run's sha256 stands
-        if hashes is not None and old_inputs.get(name, {}).get("file") \
-                and old_inputs[name].get("sha256"):
-            hashes.know(name, old_inputs[name]["sha256"])
-
-    if hashes is not None:
-        # Files that are not the very files the previous run read (another inode, size or
-        # time) most likely changed: their sha256 starts now, beside the digests.
-        from daix.engine.digests import file_stat
-
-        for name, old in kept[1].items():
-            path = ds.path(name) if ds.has(name) else None
-            if path is not None and path.is_file() and (
-                    old is None or tuple(old.stat) != file_stat(path)):
-                hashes.submit(name)
-    update = update_state(ds, *kept, on_same=same,
-                          on_changed=hashes.submit if hashes is not None else None)
+    update = update_state(ds, *kept)
     ds.checked = set(update.same_files)  # validated by the previous run, byte for byte
     changes = update.changes
     reached = reach(changes, defs, update.old_lists, update.new_lists, derived)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from daix.engine.digests import FileParts, describe
+from daix.engine.digests import FileParts
 from daix.io import DataSet, link_or_copy
 
 #: Per input table: (key columns, time column, value columns) of the hash groups.
@@ -208,7 +208,7 @@ def table_state(name: str, ds: DataSet) -> TableState:
     """Hash a table part by part (row group by row group for a Parquet file): the table as the
     engine reads it, sliced at the row groups' boundaries (zero-copy)."""
     table = ds.table(name, dictionary=name == "prices")
-    parts = describe(ds.path(name))
+    parts = ds.parts(name)
     if parts is not None and parts.kind == "parquet" and sum(parts.rows) == table.num_rows:
         from concurrent.futures import ThreadPoolExecutor
 
