@@ -56,22 +56,30 @@ def month_start_day_nb(month):
 
 
 @jit
-def group_hash_nb(key, when, when_is_days, month_lo, n_months, n_keys, v0, v1, v2, v3, n_vals):
+def group_hash_nb(k0, null0, k1, null1, n1, when, when_is_days, month_lo, n_months, n_keys,
+                  v0, v1, v2, v3, n_vals):
     """Sum of row hashes per group ``key * n_months + (month(when) - month_lo)``.
 
-    ``key`` holds small integer codes (-1 rows are skipped); ``when`` is ns since the epoch, or
-    days when ``when_is_days``; ``v0..v3`` are int64 views of the row values (only the first
-    ``n_vals`` are read; pass any array for the others). The month of a row is worked out
-    only when it leaves the previous row's month (rows mostly come in time order)."""
+    The key is ``k0`` or, when ``n1 > 0``, ``k0 * n1 + k1``: small integer codes of any integer
+    type (dictionary indices as stored, no copy); a row whose code is ``null0`` / ``null1`` is
+    skipped. ``when`` is ns since the epoch, or days when ``when_is_days``; ``v0..v3`` are
+    int64 views of the row values (only the first ``n_vals`` are read; pass any array for the
+    others). The month of a row is worked out only when it leaves the previous row's month
+    (rows mostly come in time order)."""
     out = np.zeros(n_keys * n_months, dtype=np.uint64)
     unit = 1 if when_is_days else NS_PER_DAY
     lo = np.int64(1)
     hi = np.int64(0)  # an empty month: the first row computes its own
     m = 0
-    for i in range(key.shape[0]):
-        k = key[i]
-        if k < 0:
+    for i in range(k0.shape[0]):
+        k = np.int64(k0[i])
+        if k == null0:
             continue
+        if n1 > 0:
+            c = np.int64(k1[i])
+            if c == null1:
+                continue
+            k = k * n1 + c
         t = when[i]
         if t < lo or t >= hi:
             day = t if when_is_days else (t // NS_PER_DAY)

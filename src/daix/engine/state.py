@@ -12,6 +12,7 @@ review state of every index, written under ``state/`` of the output directory.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -46,16 +47,15 @@ def _string_hash(value: str | None) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
-def _codes(col):
-    """(int64 codes with -1 for null, distinct values) of a text column."""
+def _codes(col) -> tuple[np.ndarray, list, int]:
+    """(codes as stored, distinct values, the code of a null: ``len(values)``, or -1 when there
+    is no null) of a text column."""
     from daix.engine.market import dictionary_codes
 
     idx, values = dictionary_codes(col)
-    idx = idx.astype(np.int64)
     if values and values[-1] is None:
-        idx[idx == len(values) - 1] = -1
-        values = values[:-1]
-    return idx, values
+        return idx, values[:-1], len(values) - 1
+    return idx, values, -1
 
 
 def _as_int64(col) -> np.ndarray:
@@ -67,15 +67,16 @@ def _as_int64(col) -> np.ndarray:
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     t = col.type
     if pa.types.is_floating(t):
-        arr = pc.fill_null(col, np.nan).to_numpy().astype(np.float64, copy=False)
-        return arr.view(np.int64)
+        if col.null_count:
+            col = pc.fill_null(col, np.nan)
+        return col.to_numpy().astype(np.float64, copy=False).view(np.int64)
     if pa.types.is_timestamp(t) or pa.types.is_integer(t):
         return pc.fill_null(col.cast(pa.int64()), -(2**63)).to_numpy()
     if pa.types.is_boolean(t):
         return pc.fill_null(col.cast(pa.int64()), 2).to_numpy()
-    idx, values = _codes(col)
+    idx, values, _ = _codes(col)
     lookup = np.array([_string_hash(v) for v in values] + [_string_hash(None)], np.int64)
-    return lookup[idx]  # -1 (null) takes the last entry
+    return lookup[idx]  # a null (code len(values)) takes the last entry
 
 
 def _when(table, column: str | None) -> tuple[np.ndarray, bool]:
@@ -102,6 +103,16 @@ def table_hashes(name: str, table) -> list[tuple[str, str, str, int]]:
                     strict=True))
 
 
+@functools.lru_cache(maxsize=64)
+def _key_text(values0: tuple, values1: tuple | None) -> np.ndarray:
+    """The text of every key code (``a`` or ``a|b``), the same for every part that shares the
+    dictionaries."""
+    labels = [str(v) for v in values0]
+    if values1 is not None:
+        labels = [f"{a}|{b}" for a in labels for b in values1]
+    return np.array(labels, dtype=object)
+
+
 def table_hash_columns(name: str, table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(keys, months, hashes) of the slices of one input table: text as object arrays, the
     hashes as int64 (SPEC §7.2)."""
@@ -112,28 +123,26 @@ def table_hash_columns(name: str, table) -> tuple[np.ndarray, np.ndarray, np.nda
         return (np.zeros(0, dtype=object), np.zeros(0, dtype=object),
                 np.zeros(0, dtype=np.int64))
     when, is_days = _when(table, when_col)
-    parts = [_codes(table.column(c)) for c in key_cols]
-    key = parts[0][0].copy()
-    labels = [[v] for v in parts[0][1]]
-    for idx, values in parts[1:]:
-        key = np.where((key >= 0) & (idx >= 0), key * len(values) + idx, -1)
-        labels = [[*lab, v] for lab in labels for v in values]
-    n_keys = len(labels)
-    days = when if is_days else when // 86_400_000_000_000
-    month_lo = int(month_of_day_nb(int(days.min())))
-    month_hi = int(month_of_day_nb(int(days.max())))
+    parts = [_codes(table.column(c)) for c in key_cols]  # one or two key columns
+    (k0, values0, null0), (k1, values1, null1) = parts[0], parts[-1]
+    n1 = len(values1) if len(parts) > 1 else 0
+    key_text = _key_text(tuple(values0), tuple(values1) if n1 else None)
+    n_keys = len(key_text)
+    lo, hi = int(when.min()), int(when.max())
+    unit = 1 if is_days else 86_400_000_000_000
+    month_lo = int(month_of_day_nb(lo // unit))
+    month_hi = int(month_of_day_nb(hi // unit))
     n_months = month_hi - month_lo + 1
     values = [_as_int64(table.column(c)) for c in value_cols]
     if name == "trades":
         # Row order matters for bit-identical fixes: bind each trade to its position.
-        values = [*values[:3], values[3] ^ np.arange(len(key), dtype=np.int64)]
+        values = [*values[:3], values[3] ^ np.arange(len(when), dtype=np.int64)]
     while len(values) < 4:
         values.append(when)
-    sums = group_hash_nb(key, when, is_days, month_lo, n_months, n_keys, values[0],
-                         values[1], values[2], values[3], len(value_cols))
+    sums = group_hash_nb(k0, null0, k1, null1, n1, when, is_days, month_lo, n_months, n_keys,
+                         *values[:4], len(value_cols))
     nz = np.flatnonzero(sums)
     k, m = np.divmod(nz, n_months)
-    key_text = np.array(["|".join(str(x) for x in lab) for lab in labels] or [""], dtype=object)
     month_text = np.array([f"{1970 + (month_lo + j) // 12:04d}-{(month_lo + j) % 12 + 1:02d}"
                            for j in range(n_months)], dtype=object)
     return key_text[k], month_text[m], sums.view(np.int64)[nz]
