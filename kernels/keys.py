@@ -1,7 +1,8 @@
 """Duplicate-key detection over integer key columns (SPEC §6.2), one pass, no temporaries.
 
 A key of up to three integer columns is packed as ``((c0-lo0)/st0 * w1 + (c1-lo1)/st1) * w2 +
-(c2-lo2)/st2`` into a dense space of ``span`` cells that is counted in one byte per cell.
+(c2-lo2)/st2`` into a dense space of ``span`` cells, marked in a bitmap (``uint64`` words:
+one bit per cell, so a table of n rows touches at most n/2 bytes).
 A table read in chunks is checked chunk by chunk against the same ``seen`` cells
 (:func:`mark_keys_nb`); a column of dictionary indices whose dictionary differs between chunks
 goes through a small per-chunk lookup ``m`` (dictionary index -> code of the whole column).
@@ -58,7 +59,7 @@ def divisible_nb(col, lo, step):
 def first_duplicate_nb(c0, lo0, st0, c1, lo1, st1, w1, c2, lo2, st2, w2, ncols, span):
     """Row of the first key seen twice (in row order), or -1. ``ncols`` of 1-3 columns are
     used; unused column arguments are ignored (pass any array)."""
-    seen = np.zeros(span, dtype=np.uint8)
+    seen = np.zeros((span + 63) // 64, dtype=np.uint64)
     empty = np.zeros(0, dtype=np.int64)
     return mark_keys_nb(seen, c0, empty, lo0, st0, c1, empty, lo1, st1, w1, c2, empty, lo2, st2,
                         w2, ncols)
@@ -66,8 +67,9 @@ def first_duplicate_nb(c0, lo0, st0, c1, lo1, st1, w1, c2, lo2, st2, w2, ncols, 
 
 @jit
 def mark_keys_nb(seen, c0, m0, lo0, st0, c1, m1, lo1, st1, w1, c2, m2, lo2, st2, w2, ncols):
-    """Mark the keys of one chunk in ``seen`` (``uint8[span]``, shared by the chunks of a
-    table); the row (in the chunk) of the first key already marked, or -1.
+    """Mark the keys of one chunk in ``seen`` (the bitmap ``uint64[(span + 63) // 64]``, bit
+    ``key % 64`` of word ``key // 64``, shared by the chunks of a table); the row (in the chunk)
+    of the first key already marked, or -1.
 
     Column k's value is ``m_k[c_k[i]]`` when ``m_k`` is not empty (dictionary indices through
     a lookup), else ``c_k[i]``; ``ncols`` of 1-3 columns are used.
@@ -87,7 +89,9 @@ def mark_keys_nb(seen, c0, m0, lo0, st0, c1, m1, lo1, st1, w1, c2, m2, lo2, st2,
         if ncols > 2:
             v = np.int64(m2[c2[i]]) if map2 else np.int64(c2[i])
             key = key * w2 + _quotient(v - lo2, st2, inv2)
-        if seen[key]:
+        word = key >> 6
+        bit = np.uint64(1) << np.uint64(key & 63)
+        if seen[word] & bit:
             return i
-        seen[key] = 1
+        seen[word] |= bit
     return -1

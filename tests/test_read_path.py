@@ -96,14 +96,14 @@ def test_duplicate_across_chunks_with_different_dictionaries():
 
 def test_mark_keys_kernel_by_hand():
     # Two columns: ts (hourly from T0) and a dictionary index through a lookup [1, 0].
-    seen = np.zeros(3 * 2, dtype=np.uint8)
+    seen = np.zeros(1, dtype=np.uint64)  # 6 cells: one word of bits
     ts = np.array([T0, T0 + HOUR, T0 + 2 * HOUR], dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
     lookup = np.array([1, 0], dtype=np.int64)
     # keys: (0*2 + 1), (1*2 + 0), (2*2 + 1) = 1, 2, 5
     assert mark_keys_nb(seen, ts, empty, T0, HOUR, np.array([0, 1, 0], np.int32), lookup, 0, 1,
                         2, ts, empty, 0, 1, 1, 2) == -1
-    assert seen.tolist() == [0, 1, 1, 0, 0, 1]
+    assert seen.tolist() == [0b100110]  # bits 1, 2 and 5
     # A second chunk with key (1, code 0) = 2 again: its row 1.
     assert mark_keys_nb(seen, ts[:2], empty, T0, HOUR, np.array([0, 0], np.int8), empty, 0, 1,
                         2, ts, empty, 0, 1, 1, 2) == 1

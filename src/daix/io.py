@@ -403,9 +403,11 @@ class _KeyColumn:
 
 def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
     """Row of a duplicated key via ``daix.kernels.keys`` when the key space is dense enough to
-    count (at most 4 cells a row), -1 when there is none, None when it cannot be counted."""
+    count (at most 16 cells, 2 bytes of bitmap, a row), -1 when there is none, None when it
+    cannot be counted."""
     import numpy as np
 
+    from daix import memory
     from daix.kernels.keys import divisible_nb, mark_keys_nb, min_max_nb
 
     if len(cols) > 3:
@@ -431,13 +433,13 @@ def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
             width = (hi - lo) // step + 1
             maps = [empty] * len(col.chunks)
         span *= int(width)
-        if span > 4 * n + 1024:
+        if span > 16 * n + 8192:
             return None
         args.append((col.chunks, maps, int(lo), int(step), int(width)))
     while len(args) < 3:
         args.append((cols[0].chunks, [empty] * len(cols[0].chunks), 0, 1, 1))
     (k0, m0, lo0, st0, _), (k1, m1, lo1, st1, w1), (k2, m2, lo2, st2, w2) = args
-    seen = np.zeros(span, dtype=np.uint8)
+    seen = memory.zeros((span + 63) // 64, np.uint64)  # one bit a key
     offset = 0
     for j in range(len(k0)):
         row = mark_keys_nb(seen, k0[j], m0[j], lo0, st0, k1[j], m1[j], lo1, st1, w1, k2[j],

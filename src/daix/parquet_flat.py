@@ -17,10 +17,11 @@ def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]
     """A large Parquet file of fixed-width and dictionary-encoded columns, read row group by
     row group into one NumPy array per column, as a table over those arrays (zero-copy).
 
-    The arrays are allocated once at their final size (NumPy asks for huge pages, so the first
-    touch of new memory is cheap) and each decoded row group is copied in and released, so the
-    readers' buffers are reused from one row group to the next: fewer page faults than keeping
-    every decoded page, and about half the peak memory. Row groups are decoded by a few
+    The arrays are allocated once at their final size (from Arrow's pool, :mod:`daix.memory`,
+    so a later read in the process reuses the pages of an earlier one) and each decoded row
+    group is copied in and released, so the readers' buffers are reused from one row group to
+    the next: fewer page faults than keeping every decoded page, and about half the peak
+    memory. Row groups are decoded by a few
     threads at once, each copying into its own rows. A dictionary column is one chunk per run
     of row groups with the same dictionary. Returns None (read the usual way) for a small file,
     a column of another type, or a null anywhere.
@@ -28,6 +29,8 @@ def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from daix import memory
 
     pf = pq.ParquetFile(str(path), read_dictionary=read_dictionary)
     n = pf.metadata.num_rows
@@ -43,7 +46,7 @@ def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]
         if not (pa.types.is_integer(typ) or pa.types.is_floating(typ)
                 or pa.types.is_timestamp(typ) or pa.types.is_date32(typ)):
             return None
-        arrays.append(np.empty(n, dtype=_flat_dtype(typ)))
+        arrays.append(memory.empty(n, _flat_dtype(typ)))
         segments.append([])
     meta = pf.metadata
     offsets = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(pf.num_row_groups)])

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from daix import memory
 from daix.errors import ConfigError
 
 #: Status codes of a level (SPEC §3.8).
@@ -67,8 +68,8 @@ def forward_fill(price: np.ndarray) -> np.ndarray:
     from daix.kernels.levels import ffill_into_nb
 
     price = _price_matrix(price, "price")
-    # NumPy's large allocations use huge pages: far fewer page faults than an in-kernel one.
-    return ffill_into_nb(price, np.empty(price.shape, dtype=np.float64))
+    # Allocated here (from Arrow's pool, pages reused), not in the kernel.
+    return ffill_into_nb(price, memory.empty(price.shape, np.float64))
 
 
 def fresh_shape(price_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -84,7 +85,7 @@ def fresh_bits(price: np.ndarray) -> np.ndarray:
     from daix.kernels.levels import fresh_bits_into_nb
 
     price = _price_matrix(price, "price")
-    fresh = np.empty(fresh_shape(price.shape), dtype=np.uint64)
+    fresh = memory.empty(fresh_shape(price.shape), np.uint64)
     fresh_bits_into_nb(price, fresh)
     return fresh
 
@@ -94,8 +95,8 @@ def forward_fill_fresh(price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from daix.kernels.levels import ffill_fresh_into_nb
 
     price = _price_matrix(price, "price")
-    filled = np.empty(price.shape, dtype=np.float64)
-    fresh = np.empty(fresh_shape(price.shape), dtype=np.uint64)
+    filled = memory.empty(price.shape, np.float64)
+    fresh = memory.empty(fresh_shape(price.shape), np.uint64)
     ffill_fresh_into_nb(price, filled, fresh)
     return filled, fresh
 

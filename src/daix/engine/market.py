@@ -50,7 +50,9 @@ class PriceGrid:
 
     def matrix(self, window: str) -> np.ndarray:
         if window not in self.matrices:
-            self.matrices[window] = np.full((self.n_rows, len(self.assets)), np.nan)
+            from daix import memory
+
+            self.matrices[window] = memory.full((self.n_rows, len(self.assets)), np.nan)
         return self.matrices[window]
 
     def filled(self, window: str) -> np.ndarray:
@@ -164,7 +166,9 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     where = {a: i for i, a in enumerate(assets)}
     acols = ast.lookups(lambda v: where.get(v, -1) if v is not None else -1)
     n_rows = int((hi - lo) // NS_PER_HOUR) + 1
-    out = np.full((len(windows), n_rows, len(assets)), np.nan)
+    from daix import memory
+
+    out = memory.full((len(windows), n_rows, len(assets)), np.nan)  # pages reused
     used = bad = off = 0
     for k in range(len(batches)):
         u, b, o = scatter_hourly_nb(ts[k], win.indices[k], wslots[win.which[k]],
