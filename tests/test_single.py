@@ -128,6 +128,26 @@ def test_realtime_usd_and_eur():
     assert eur[ts[4]][0] == pytest.approx(104.0 / 1.6)
 
 
+def test_realtime_from_a_file_beside_hourly_fixes(tmp_path):
+    """Read from Parquet (window dictionary-encoded), the 15s rows among hourly ones give the
+    same real-time levels as the table alone; a file with no 15s rows gives none."""
+    import pyarrow.parquet as pq
+
+    start = at("2024-03-08T12:00:00Z")
+    ts = [start + dt.timedelta(seconds=15 * i) for i in range(8)]
+    rt = pa.table({"ts": pa.array(ts, TS), "asset": ["BTC"] * 8, "window": ["15s"] * 8,
+                   "price": [100.0 + i for i in range(8)]})
+    hourly = hourly_prices()
+    pq.write_table(pa.concat_tables([hourly, rt.cast(hourly.schema)]),
+                   tmp_path / "prices.parquet")
+    got = levels_of(backfill(tmp_path, indices=["BTC_RT_USD"]), "BTC_RT_USD")
+    assert got == levels_of(backfill({"prices": rt}, indices=["BTC_RT_USD"]), "BTC_RT_USD")
+    assert len(got) == 8 and got[ts[5]] == (105.0, 1.0, "firm")
+    pq.write_table(hourly, tmp_path / "prices.parquet")
+    res = backfill(tmp_path, indices=["BTC_RT_USD", "BTC_UTC"])
+    assert "BTC_RT_USD" in res.manifest["skipped"] and levels_of(res, "BTC_UTC")
+
+
 def test_cli_backfill_family_single(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

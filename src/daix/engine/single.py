@@ -42,11 +42,21 @@ class TickStream:
         self.price: dict[str, np.ndarray] = {}
         if prices is None:
             return
+        import pyarrow as pa
+
         from daix.engine.market import text_codes
 
+        window = prices.column("window")
+        if pa.types.is_dictionary(window.type) and not any(
+                "15s" in chunk.dictionary.to_pylist() for chunk in window.chunks):
+            return  # no 15-second fix in the table: no pass over its rows
         rt = prices.filter(text_codes(prices.column("window"), ["15s"]) == 0)
         if rt.num_rows == 0:
             return
+        asset = rt.column("asset")
+        if pa.types.is_dictionary(asset.type):  # read from a file: sort by the text
+            rt = rt.set_column(rt.schema.get_field_index("asset"), "asset",
+                               asset.cast(pa.string()))
         rt = rt.take(pc.sort_indices(rt, [("asset", "ascending"), ("ts", "ascending")]))
         assets = np.asarray(rt.column("asset").to_numpy(zero_copy_only=False))
         ts = rt.column("ts").cast("int64").to_numpy()
