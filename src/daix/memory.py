@@ -12,6 +12,9 @@ can reuse pages Arrow freed while decoding. Small arrays stay plain NumPy.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -43,3 +46,18 @@ def full(shape: int | tuple[int, ...], value: Any, dtype: Any = np.float64) -> n
 def zeros(shape: int | tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
     """An array of zeros (like :func:`numpy.zeros`)."""
     return full(shape, 0, dtype)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector off for a block (or, as ``@gc_paused()``, a function) that
+    makes many small objects and no cycles (the rows of the output tables): otherwise it walks
+    the whole heap again and again as the rows pile up, which costs more than the block's own
+    work on a long history."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -15,12 +15,14 @@ import numpy as np
 
 from daix import __version__
 from daix.io import DataSet, atomic_output_dir
+from daix.memory import gc_paused
 from daix.schemas import INPUTS, arrow_schema
 from daix.timeutil import ns_to_iso
 
 FIRM, INDICATIVE = "firm", "indicative"
 
 
+@gc_paused()
 def build_tables(series: list, books: dict, start_ns: int | None, end_ns: int | None):
     """Arrow tables of SPEC §6.3 from level series and review books."""
     import pyarrow as pa

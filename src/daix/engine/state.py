@@ -23,6 +23,7 @@ import numpy as np
 
 from daix.engine.digests import FileParts
 from daix.io import DataSet, link_or_copy
+from daix.memory import gc_paused
 
 #: Per input table: (key columns, time column, value columns) of the hash groups.
 HASH_LAYOUT: dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]] = {
@@ -288,6 +289,7 @@ class StateHashes:
         return self._future.result()
 
 
+@gc_paused()
 def baskets_tables(books: dict):
     """The baskets and review rows of every book, each row tied to its basket (seq)."""
     import pyarrow as pa
