@@ -8,7 +8,7 @@ so that memory stays bounded. ``DAIX_BENCH_DASK_DATA`` names a directory to keep
 and reuse. Reported together, for the hourly 15m and 1h fixes of the 30 days:
 
 - one process: ``compute_fixes(dir, S, E)``, Numba on every core;
-- ``daix.distributed.fixes_distributed`` on a ``LocalCluster`` of ``DAIX_BENCH_DASK_WORKERS``
+- ``daix.distributed_fixes.fixes_distributed`` on a ``LocalCluster`` of ``DAIX_BENCH_DASK_WORKERS``
   (default 2) single-threaded worker processes with one Numba thread each (starting the
   cluster and loading the kernels are timed apart);
 - the speed-up, and that both runs give the same table (``Table.equals``) and report counts.
@@ -130,7 +130,7 @@ def dask_client():
 
 
 def test_fixes_dask_vs_one_process(benchmark, data_dir, span, dask_client, record):
-    from daix.distributed import fixes_distributed
+    from daix.distributed_fixes import fixes_distributed
     from daix.fixes import compute_fixes
 
     t0 = time.perf_counter()

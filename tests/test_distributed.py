@@ -24,6 +24,7 @@ distributed = pytest.importorskip("distributed")
 from daix import distributed as dd  # noqa: E402
 from daix.catalogue import CATALOGUE  # noqa: E402
 from daix.cli import main  # noqa: E402
+from daix.distributed_fixes import fixes_distributed  # noqa: E402
 from daix.engine.backfill import backfill  # noqa: E402
 from daix.errors import ConfigError, InputError  # noqa: E402
 from daix.fixes import compute_fixes, fix_grid  # noqa: E402
@@ -90,7 +91,7 @@ def test_fixes_hourly_equal_one_run(data_dir, dask_client):
     # (null rows until the first fix) and ends before the last ones (outside the grid)
     start, end = parse_instant("2025-12-29T20:00Z"), parse_instant("2025-12-31T20:00Z")
     want = compute_fixes(data_dir, start, end)
-    got = dd.fixes_distributed(data_dir, start, end, dask_client, partitions=7)
+    got = fixes_distributed(data_dir, start, end, dask_client, partitions=7)
     assert got.table.equals(want.table)
     _same_report(got.report, want.report)
     assert want.report["trades_outside_range"] > 0
@@ -107,7 +108,7 @@ def test_fixes_realtime_equal_one_run(data_dir, dask_client):
     # 3 hours of 15 s ticks (720 + 1) in 6 partitions; the first fix of the range
     start, end = parse_instant("2025-12-30T09:00Z"), parse_instant("2025-12-30T12:00Z")
     want = compute_fixes(data_dir, start, end, realtime=True)
-    got = dd.fixes_distributed(data_dir, start, end, dask_client, realtime=True, partitions=6)
+    got = fixes_distributed(data_dir, start, end, dask_client, realtime=True, partitions=6)
     assert got.table.equals(want.table)
     _same_report(got.report, want.report)
     ticks = fix_grid(start, end, 15 * NS_PER_SECOND)
@@ -120,12 +121,12 @@ def test_fixes_small_grids(data_dir, dask_client):
     start = parse_instant("2025-12-30T10:00Z")
     for end, ticks in ((start + 2 * NS_PER_HOUR, 3), (start + 5, 1)):
         want = compute_fixes(data_dir, start, end)
-        got = dd.fixes_distributed(data_dir, start, end, dask_client, partitions=50)
+        got = fixes_distributed(data_dir, start, end, dask_client, partitions=50)
         assert got.table.equals(want.table)
         assert len(got.report["partitions"]) == ticks
         _same_report(got.report, want.report)
     want = compute_fixes(data_dir, start + 1, start + 5)  # no whole hour: an empty grid
-    empty = dd.fixes_distributed(data_dir, start + 1, start + 5, dask_client)
+    empty = fixes_distributed(data_dir, start + 1, start + 5, dask_client)
     assert empty.table.num_rows == 0 and empty.table.equals(want.table)
     _same_report(empty.report, want.report)
     assert empty.report["markets"] == want.report["markets"]
@@ -145,7 +146,7 @@ def test_fixes_other_trade_layouts(tmp_path, data_dir, dask_client, layout):
         write_table(trades, tmp_path / "trades.csv")
     start, end = parse_instant("2025-12-30T00:00Z"), parse_instant("2025-12-31T23:00Z")
     want = compute_fixes(tmp_path, start, end)
-    got = dd.fixes_distributed(tmp_path, start, end, dask_client, partitions=4)
+    got = fixes_distributed(tmp_path, start, end, dask_client, partitions=4)
     assert got.table.equals(want.table)
     _same_report(got.report, want.report)
 
@@ -160,7 +161,7 @@ def test_fixes_input_error_names_the_file(tmp_path, dask_client):
         "price": [100.0, 101.0], "size": [1.0, 1.0]})
     write_table(trades, tmp_path / "trades.parquet")
     with pytest.raises(InputError) as info:
-        dd.fixes_distributed(tmp_path, t0, t0 + 4 * NS_PER_HOUR, dask_client, partitions=2)
+        fixes_distributed(tmp_path, t0, t0 + 4 * NS_PER_HOUR, dask_client, partitions=2)
     text = str(info.value)
     assert str(tmp_path / "trades.parquet") in text
     assert "XYZ" in text and "SPEC §2.2" in text

@@ -54,7 +54,8 @@ def fix(data_dir: str, out: str, start: str, end: str, realtime: bool, ped: floa
         progress.set_quiet(True)
     try:
         if dask_spec:
-            from daix.distributed import client, fixes_distributed
+            from daix.distributed import client
+            from daix.distributed_fixes import fixes_distributed
 
             with client(dask_spec) as dask_client:
                 result = fixes_distributed(data_dir, start_ns, end_ns, dask_client,
