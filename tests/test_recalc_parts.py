@@ -392,3 +392,42 @@ def test_first_affected_by_hand():
     # Grayscale last fix at hour 1 sees none.
     got = first_affected(reads, {"15m": (fresh, last)}, 0, HOUR)
     assert got == {"X": 10}
+
+
+def test_a_realtime_tick_made_unusable_is_counted(grouped):
+    """SPEC §8.2: an unusable 15s price counts as no price in the manifest
+    (``realtime_rows``), after a recalc exactly as after a full backfill; the real-time
+    index of that asset carries the last price, indicative (SPEC §3.8)."""
+    root, data, _, prices = grouped
+    start = middle(prices)
+    n_ticks = 40  # BTC ticks every 15 s from the middle day's 00:00, prices 100, 101, ...
+    tick_ts = start + np.arange(n_ticks, dtype=np.int64) * 15_000_000_000
+    ticks = pa.table({"ts": pa.array(tick_ts, pa.timestamp("ns", tz="UTC")),
+                      "asset": ["BTC"] * n_ticks, "window": ["15s"] * n_ticks,
+                      "price": 100.0 + np.arange(n_ticks)})
+    with_ticks = pa.concat_tables([prices.cast(ticks.schema), ticks])
+    base = fresh_copy(data, root / "ticks")
+    write_groups(with_ticks, base / "prices.parquet")
+    out = root / "ticks_out"
+    if out.exists():
+        shutil.rmtree(out)
+    write_backfill(backfill(base), out)
+    before = json.loads((out / "manifest.json").read_text())["data"]["realtime_rows"]
+    assert before == {"rows": n_ticks, "bad_price": 0}
+    price = with_ticks.column("price").to_numpy(zero_copy_only=False).copy()
+    hit = with_ticks.num_rows - n_ticks + np.array([20, 21, 22])  # ticks 20-22
+    price[hit] = [0.0, -1.0, np.nan]
+    new = fresh_copy(base, root / "ticks_new")
+    write_groups(with_ticks.set_column(with_ticks.schema.get_field_index("price"), "price",
+                                       pa.array(price)), new / "prices.parquet")
+    res = recalc(new, out)
+    assert_full(new, res)
+    assert res.result.manifest["data"]["realtime_rows"] == {"rows": n_ticks, "bad_price": 3}
+    levels = res.result.levels.filter(pa.compute.equal(res.result.levels.column("index"),
+                                                       "BTC_RT_USD"))
+    got = dict(zip(levels.column("ts").cast(pa.int64()).to_pylist(),
+                   zip(levels.column("level").to_pylist(), levels.column("status").to_pylist(),
+                       strict=True), strict=True))
+    for k in (20, 21, 22):  # tick 19 (price 119) carried
+        assert got[int(tick_ts[k])] == (119.0, "indicative")
+    assert got[int(tick_ts[23])] == (123.0, "firm")

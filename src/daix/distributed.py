@@ -252,7 +252,7 @@ def _state_grid(ds):
     from daix.engine.backfill import _has_hourly, _prices
     from daix.engine.market import build_price_grid
 
-    prices, _ = _prices(ds)
+    prices = _prices(ds)[0]
     return build_price_grid(prices, ds.label("prices")) if _has_hourly(prices) else None
 
 
@@ -318,8 +318,14 @@ def _merge_manifests(manifests: list[dict], groups: list[list[str]], defs, level
             timings[stage] = max(timings.get(stage, 0.0), s)
     timings["total"] = round(time.perf_counter() - t0, 4)
     params["derived_prices"] = any(m["parameters"].get("derived_prices") for m in manifests)
+    # The real-time rows are counted by the parts with single asset indices (SPEC §8.2).
+    data = dict(manifests[0]["data"])
+    for m in manifests:
+        if "realtime_rows" in m["data"]:
+            data["realtime_rows"] = m["data"]["realtime_rows"]
     return {
         **manifests[0],
+        "data": data,
         "parameters": params,
         "counts": {"indices": len(defs), "levels": levels.num_rows,
                    "constituents": constituents.num_rows, "reviews": reviews.num_rows,

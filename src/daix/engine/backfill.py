@@ -72,7 +72,7 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
         raise ConfigError("no index selected")
     start_ns, end_ns = _bound(start), _bound(end, end_of_day=True)
     multi = [d for d in defs if d.family != "single"]
-    prices, derived = _prices(ds)  # decoded by Arrow on every core
+    prices, derived, fix_report = _prices(ds)  # decoded by Arrow on every core
     timings["read_prices"] = time.perf_counter() - t0
     # While the price matrix and the reviews run: the other tables are read and validated in
     # background threads.
@@ -107,9 +107,11 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
         timings["levels"] = time.perf_counter() - t
     singles = [d for d in defs if d.family == "single"]
     skipped: dict[str, str] = {}
+    realtime = None
     if singles:
         t = time.perf_counter()
         ticks = TickStream(prices)
+        realtime = ticks.counts
         for d in progress.track(singles, "single asset indices"):
             if d.currency == "EUR" and "EUR" not in fx.times:
                 skipped[d.id] = "no EUR rows in the fx table (SPEC §3.2)"
@@ -133,7 +135,8 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     manifest = manifest_for(ds, defs, levels, constituents, reviews, timings, skipped,
                             dict(indices=[d.id for d in defs], start=start, end=end,
                                  hourly=hourly, family=family, derived_prices=derived),
-                            grid, inputs=inputs)
+                            grid, inputs=inputs, realtime=realtime,
+                            derived_fixes=fix_report)
     result = BackfillResult(levels, constituents, reviews, manifest, books, ds)
     result.state_hashes = state_hashes
     result.grid = grid
@@ -175,9 +178,11 @@ def _has_hourly(prices) -> bool:
 
 
 def _prices(ds: DataSet):
-    """The prices table, or hourly fixes derived from trades when it is absent (SPEC §8.2)."""
+    """(prices table, derived, report): the ``prices`` table, or hourly fixes derived from
+    trades when it is absent (SPEC §8.2) with the report of their computation (trades read,
+    rejected by reason, SPEC §2.3; None when the table was given)."""
     if ds.has("prices") or not ds.has("trades"):
-        return ds.table("prices", dictionary=True), False
+        return ds.table("prices", dictionary=True), False, None
     import pyarrow.compute as pc
 
     from daix.fixes import compute_fixes
@@ -186,9 +191,11 @@ def _prices(ds: DataSet):
     lo, hi = pc.min_max(trades.column("ts").cast("int64")).values()
     start = (lo.as_py() // NS_PER_HOUR + 1) * NS_PER_HOUR
     end = (hi.as_py() // NS_PER_HOUR + 1) * NS_PER_HOUR
-    fixes = compute_fixes(ds, start, end).table
+    result = compute_fixes(ds, start, end)
+    fixes = result.table
     ok = pc.and_(pc.invert(fixes.column("stale")), pc.is_valid(fixes.column("price")))
-    return fixes.filter(ok).select(["ts", "asset", "window", "price"]), True
+    report = {k: v for k, v in result.report.items() if k != "seconds"}
+    return fixes.filter(ok).select(["ts", "asset", "window", "price"]), True, report
 
 
 def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None,

@@ -136,8 +136,10 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
                      assets: list[str] | None = None) -> PriceGrid:
     """Dense hourly matrices from a validated ``prices`` table (SPEC §6.1, §8.2).
 
-    Rows of the ``15s`` window and rows not on a whole UTC hour are not part of the hourly grid
-    and are counted (``off_grid``); unusable prices are counted (``bad_price``) and left NaN.
+    Rows of the ``15s`` window are not part of the hourly grid (the real-time stream counts
+    them, :class:`daix.engine.single.TickStream`); rows of the hourly windows not on a whole
+    UTC hour are counted (``off_grid``); unusable prices on the grid are counted
+    (``bad_price``) and left NaN.
     The table is read chunk by chunk as it is held (no combined copy of a column); a null
     ``ts`` is off the grid.
     """

@@ -139,8 +139,13 @@ def input_hashes(ds: DataSet) -> dict[str, dict]:
 
 
 def manifest_for(ds: DataSet, defs, levels, constituents, reviews, timings: dict,
-                 skipped: dict, params: dict, grid, inputs: dict | None = None) -> dict:
+                 skipped: dict, params: dict, grid, inputs: dict | None = None,
+                 realtime: dict | None = None, derived_fixes: dict | None = None) -> dict:
     """The manifest of SPEC §6.3: inputs with hashes, parameters, version, counts, timings.
+
+    Row counts of the prices (SPEC §8.2): ``price_rows`` of the hourly grid and, when the
+    real-time stream was read, ``realtime_rows`` of the 15s window; ``derived_fixes`` is the
+    report of fixes derived from trades (SPEC §2.3: trades rejected by reason).
 
     ``inputs`` are the hashes of :class:`InputHashes` when already computed."""
     import pyarrow.compute as pc
@@ -166,7 +171,9 @@ def manifest_for(ds: DataSet, defs, levels, constituents, reviews, timings: dict
             "grid_start": ns_to_iso(grid.grid_start) if grid is not None else None,
             "grid_end": ns_to_iso(grid.grid_end) if grid is not None else None,
             "price_rows": grid.counts if grid is not None else {},
+            **({"realtime_rows": realtime} if realtime is not None else {}),
         },
+        **({"derived_fixes": derived_fixes} if derived_fixes is not None else {}),
         "counts": {
             "indices": len(defs),
             "levels": levels.num_rows,

@@ -77,10 +77,17 @@ def recalc(data: Any, previous: str | Path, client: Any = None) -> RecalcResult:
     series = multi_levels(grid, plan.standing,
                           kept_books(plan.baskets, {d.id for d in plan.standing},
                                      grid.asset_index if grid is not None else {}), hourly)
+    # The 15s rows are read again when a real-time index is recomputed, or to count them
+    # again when they changed (SPEC §8.2); otherwise their counts stand.
+    realtime = plan.manifest.get("data", {}).get("realtime_rows")
+    ticks = None
+    if any(d.window == "15s" for d in plan.singles) or (realtime is not None and any(
+            c[0] == "prices" and c[1].endswith("|15s") for c in plan.update.changes)):
+        ticks = TickStream(_prices(ds)[0])
+        realtime = ticks.counts
     if plan.singles:
         fx = AsOf.from_table(ds.table("fx", required=False), "currency", "usd_per_unit")
-        ticks = TickStream(_prices(ds)[0] if any(d.window == "15s" for d in plan.singles)
-                           else None)
+        ticks = ticks or TickStream(None)
         for d in plan.singles:
             skipped.pop(d.id, None)
             s = single_levels(d, grid, ticks, fx, hourly)
@@ -105,7 +112,8 @@ def recalc(data: Any, previous: str | Path, client: Any = None) -> RecalcResult:
     reviews = _merge(new[2], plan.prev_tables["reviews"], replaced - standing)
     timings["total"] = time.perf_counter() - t_start
     manifest = manifest_for(ds, plan.defs, levels, constituents, reviews, timings, skipped,
-                            plan.params, grid, inputs=plan.hashes.result())
+                            plan.params, grid, inputs=plan.hashes.result(), realtime=realtime,
+                            derived_fixes=plan.fix_report)
     resume = plan.resume
     manifest["recalc"] = {
         "previous": str(plan.previous),

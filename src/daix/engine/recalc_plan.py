@@ -193,6 +193,7 @@ class Plan:
     rerun: list[IndexDef] = field(default_factory=list)  # reviews run again
     standing: list[IndexDef] = field(default_factory=list)  # kept baskets, new levels
     singles: list[IndexDef] = field(default_factory=list)
+    fix_report: dict | None = None  # fixes derived from trades (SPEC §8.2): their report
 
     @property
     def hourly(self) -> bool:
@@ -222,6 +223,7 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
     timings = {"hash_and_compare": time.perf_counter() - t0}
     t = time.perf_counter()
     grid, grid_source, touched = None, {}, None
+    fix_report = None
     prices_changed = derived or any(c[0] == "prices" for c in changes)
     if not derived and "prices" not in update.read_whole and (
             not prices_changed or update.prices_patch is not None):
@@ -229,7 +231,7 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
     if grid is None and (reached or prices_changed):
         from daix.engine.market import build_price_grid
 
-        prices, _ = _prices(ds)
+        prices, _, fix_report = _prices(ds)
         if _has_hourly(prices):
             grid = build_price_grid(prices, ds.label("prices"))
         grid_source = {}
@@ -237,7 +239,8 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
     _reach_span(reached, defs, manifest.get("data", {}), grid)
     resume = _resume(reached, changes, defs, update, grid, touched, prev_reads)
     plan = Plan(previous, manifest, params, defs, ds, update, prev_tables, baskets, rows,
-                prev_reads, reached, resume, grid, grid_source, hashes, timings)
+                prev_reads, reached, resume, grid, grid_source, hashes, timings,
+                fix_report=fix_report)
     todo = [d for d in defs if d.id in reached]
     multi = [d for d in todo if d.family != "single"]
     gs = [d for d in defs if d.family == "grayscale"]

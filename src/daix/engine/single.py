@@ -33,15 +33,20 @@ class SeriesLevels:
 
 
 class TickStream:
-    """The 15-second fixes of each asset (window ``15s``), for the real-time indices."""
+    """The 15-second fixes of each asset (window ``15s``), for the real-time indices.
+
+    ``counts`` holds the rows of the 15s window and those of them with a null, non-finite or
+    non-positive price, which count as no price (SPEC §8.2); None without a prices table."""
 
     def __init__(self, prices) -> None:
         import pyarrow.compute as pc
 
         self.ts: dict[str, np.ndarray] = {}
         self.price: dict[str, np.ndarray] = {}
+        self.counts: dict[str, int] | None = None
         if prices is None:
             return
+        self.counts = {"rows": 0, "bad_price": 0}
         import pyarrow as pa
 
         from daix.engine.market import text_codes
@@ -61,7 +66,9 @@ class TickStream:
         assets = np.asarray(rt.column("asset").to_numpy(zero_copy_only=False))
         ts = rt.column("ts").cast("int64").to_numpy()
         price = np.asarray(rt.column("price").to_numpy(zero_copy_only=False), np.float64)
-        price = np.where(np.isfinite(price) & (price > 0), price, np.nan)  # SPEC §8.2
+        usable = np.isfinite(price) & (price > 0)  # a null is NaN here
+        self.counts = {"rows": rt.num_rows, "bad_price": int(rt.num_rows - usable.sum())}
+        price = np.where(usable, price, np.nan)  # SPEC §8.2
         bounds = np.flatnonzero(np.r_[True, assets[1:] != assets[:-1], True])
         for lo, hi in itertools.pairwise(bounds):
             self.ts[str(assets[lo])] = ts[lo:hi]
