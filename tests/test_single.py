@@ -128,6 +128,23 @@ def test_realtime_usd_and_eur():
     assert eur[ts[4]][0] == pytest.approx(104.0 / 1.6)
 
 
+def test_eur_index_starts_at_its_first_level():
+    """SPEC §8.6, §6.3: a single asset index starts at its first level and its one
+    constituents row has that instant as E. Ticks from 12:00:00, the first EUR rate at
+    12:00:30: BTC_RT_EUR's first level is at 12:00:30 (102 / 1.25 = 81.6), and so is its E;
+    BTC_RT_USD starts at 12:00:00."""
+    start = at("2024-03-08T12:00:00Z")
+    ts = [start + dt.timedelta(seconds=15 * i) for i in range(6)]
+    prices = pa.table({"ts": pa.array(ts, TS), "asset": ["BTC"] * 6, "window": ["15s"] * 6,
+                       "price": [100.0 + i for i in range(6)]})
+    fx = pa.table({"ts": pa.array([ts[2]], TS), "currency": ["EUR"], "usd_per_unit": [1.25]})
+    res = backfill({"prices": prices, "fx": fx}, indices=["BTC_RT_USD", "BTC_RT_EUR"])
+    eur = levels_of(res, "BTC_RT_EUR")
+    assert min(eur) == ts[2] and eur[ts[2]][0] == pytest.approx(102.0 / 1.25)
+    effective = {r["index"]: r["effective"] for r in res.constituents.to_pylist()}
+    assert effective == {"BTC_RT_USD": ts[0], "BTC_RT_EUR": ts[2]}
+
+
 def test_realtime_from_a_file_beside_hourly_fixes(tmp_path):
     """Read from Parquet (window dictionary-encoded), the 15s rows among hourly ones give the
     same real-time levels as the table alone; a file with no 15s rows gives none."""

@@ -127,6 +127,8 @@ def _finish(index: IndexDef, times: np.ndarray, price: np.ndarray, stale: np.nda
     indicative = stale.copy()
     if hourly:
         indicative |= ~is_official(index, times)
-    keep = np.isfinite(price)
-    return SeriesLevels(index.id, times[keep], price[keep] / divisor[keep], divisor[keep],
-                        indicative[keep], int(times[0]) if len(times) else None, asset)
+    keep = np.isfinite(price)  # no level before the first fix (or, for EUR, the first rate)
+    kept = times[keep]
+    # The index starts at its first level (SPEC §8.6): its constituents row's E.
+    return SeriesLevels(index.id, kept, price[keep] / divisor[keep], divisor[keep],
+                        indicative[keep], int(kept[0]) if len(kept) else None, asset)
