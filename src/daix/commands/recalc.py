@@ -10,7 +10,7 @@ import click
 @click.option("--previous", required=True, type=click.Path(exists=True, file_okay=False),
               help="Output directory of the earlier backfill (left untouched).")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=str),
-              help="New output directory (must differ from --previous).")
+              help="New output directory (outside --previous, and not holding it).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--dask", "dask_spec", metavar="TEXT", default=None,
               help="local for a LocalCluster on this machine's cores, or tcp://HOST:PORT of a "
@@ -24,9 +24,10 @@ def recalc(data_dir: str, previous: str, out_dir: str, quiet: bool,
     diff.parquet, and prints per index what changed (SPEC §7.1).
     """
     from daix import progress
+    from daix.engine.recalc import check_out_dir, write_recalc
     from daix.engine.recalc import recalc as run
-    from daix.engine.recalc import write_recalc
 
+    check_out_dir(out_dir, previous)  # before any work
     progress.set_quiet(quiet)
     if dask_spec:
         from daix.distributed import client

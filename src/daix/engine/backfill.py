@@ -71,6 +71,8 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     if not defs:
         raise ConfigError("no index selected")
     start_ns, end_ns = _bound(start), _bound(end, end_of_day=True)
+    if start_ns is not None and end_ns is not None and start_ns > end_ns:
+        raise ConfigError(f"start {start} is after end {end}: no level could be written")
     multi = [d for d in defs if d.family != "single"]
     prices, derived, fix_report = _prices(ds)  # decoded by Arrow on every core
     timings["read_prices"] = time.perf_counter() - t0

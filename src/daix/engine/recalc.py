@@ -227,16 +227,26 @@ def _merge(new_t, prev_t, replaced: set[str]):
     return both.take(pa.array(order))
 
 
+def check_out_dir(out_dir: str | Path, previous: str | Path) -> None:
+    """Refuse an output directory that is the previous one, holds it or lies inside it: a
+    recalc never touches the previous output (SPEC §7.1), and writing the new one replaces
+    whatever is at ``out_dir``."""
+    out, prev = Path(out_dir).resolve(), Path(previous).resolve()
+    if out == prev or out in prev.parents or prev in out.parents:
+        raise ConfigError(f"--out {out_dir} must differ from --previous {previous}, lie outside "
+                          "it and not hold it: recalc never touches the previous output "
+                          "(SPEC §7.1)")
+
+
 def write_recalc(res: RecalcResult, out_dir: str | Path, previous: str | Path) -> Path:
     """Write the new output directory (never the previous one) with ``diff.parquet``."""
     import pyarrow.parquet as pq
 
     from daix.engine.outputs import write_backfill
 
-    if Path(out_dir).resolve() == Path(previous).resolve():
-        raise ConfigError("--out must differ from --previous: recalc never overwrites it")
+    check_out_dir(out_dir, previous)
     return write_backfill(res.result, out_dir,
                           extra=lambda tmp: pq.write_table(res.diff, tmp / "diff.parquet"))
 
 
-__all__ = ["RecalcResult", "reach", "recalc", "write_recalc"]
+__all__ = ["RecalcResult", "check_out_dir", "reach", "recalc", "write_recalc"]
