@@ -80,7 +80,7 @@ _TIME_NAMES = ("opentime", "unix", "unixtimestamp", "timestamp", "time", "dateti
                "ts", "t", "timeopen", "starttime", "start", "timeperiodstart")
 _CLOSE_TIME_NAMES = ("closetime", "timeclose", "endtime", "end", "timeperiodend")
 _OHLC = {"open": ("open", "o"), "high": ("high", "h"), "low": ("low", "l"), "close": ("close", "c")}
-_VWAP_NAMES = ("vwap", "vw", "weightedaverage")
+_VWAP_NAMES = ("vwap", "vw", "weightedaverage", "weightedprice")
 _BASE_VOLUME_NAMES = ("basevolume", "volumebase", "volumefrom")
 _QUOTE_VOLUME_NAMES = ("quotevolume", "quoteassetvolume", "volumequote", "volumeto")
 _PLAIN_VOLUME_NAMES = ("volume", "vol", "v")
@@ -377,6 +377,11 @@ def _header_roles(names: list[str], asset: str | None, quote: str | None,
         asset, implied_quote = list(by_currency)
         quote = quote or implied_quote
     base = [by_norm[v] for v in _BASE_VOLUME_NAMES if v in by_norm]
+    if {"weightedaverage", "quotevolume"} <= set(by_norm):
+        # Poloniex chart data: `volume` is in the quote currency and `quoteVolume` in the
+        # asset (weightedAverage = volume / quoteVolume): the asset's is the base volume.
+        base = [by_norm["quotevolume"]]
+        roles.pop("quote_volume_column", None)
     if asset and _alias(asset) in by_currency:
         roles["volume"] = by_currency[_alias(asset)]
     elif base:
