@@ -24,20 +24,22 @@ from custom_scenarios import (
     actions,
     approx,
     assets_table,
+    level_at,
+    level_times,
+    rows_of,
+    universe_table,
+)
+from scenarios import (
     at,
     basket,
     effectives,
     hole,
     hour_grid,
-    level_at,
-    level_times,
     lists_table,
     prices_table,
-    rows_of,
     spike,
     step,
     supply_table,
-    universe_table,
 )
 
 from daix.engine.backfill import backfill

@@ -16,17 +16,19 @@ from custom_scenarios import (
     actions,
     approx,
     assets_table,
+    level_at,
+    level_times,
+    universe_table,
+)
+from scenarios import (
     at,
     basket,
     deletions_table,
     effectives,
     hour_grid,
-    level_at,
-    level_times,
     prices_table,
     step,
     supply_table,
-    universe_table,
 )
 
 from daix.engine.backfill import backfill

@@ -24,7 +24,6 @@ Instants (SPEC §4.1, Grayscale rows, 16:00 New York; US DST from 2022-03-13, 20
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 
@@ -32,51 +31,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from scenarios import (
+    M,
+    actions_by_asset,
+    basket,
+    hour_grid,
+    lists_table,
+    ns,
+    prices_table,
+    step,
+    supply_table,
+)
 
 from daix.engine.backfill import backfill
 
-TS = pa.timestamp("ns", tz="UTC")
-HOUR = 3_600 * 10**9
-M = 1e6
-
-
 # --- building small data sets -------------------------------------------------------------
-def ns(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) * 10**9
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def hour_grid(start: str, end: str) -> np.ndarray:
-    return np.arange(ns(start), ns(end) + 1, HOUR, dtype=np.int64)
-
-
-def step(t: np.ndarray, base: float, *changes: tuple[str, float]) -> np.ndarray:
-    """A price held at ``base`` that moves to each new value from the instant given."""
-    out = np.full(len(t), float(base))
-    for when, value in changes:
-        out[t >= ns(when)] = value
-    return out
-
-
-def prices_table(t: np.ndarray, series: dict[str, np.ndarray]) -> pa.Table:
-    """15m fixes, one row per finite value (NaN: no fix at that hour)."""
-    ts, asset, price = [], [], []
-    for a, p in series.items():
-        ok = np.isfinite(p)
-        ts.append(t[ok])
-        price.append(p[ok])
-        asset += [a] * int(ok.sum())
-    return pa.table({"ts": pa.array(np.concatenate(ts), TS), "asset": asset,
-                     "window": ["15m"] * len(asset), "price": np.concatenate(price)})
-
-
-def supply_table(rows: list[tuple[str, str, float]]) -> pa.Table:
-    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS),
-                     "asset": [r[1] for r in rows],
-                     "circulating_supply": [float(r[2]) for r in rows]})
 
 
 def universe_table(rows: list[tuple[str, str, bool]]) -> pa.Table:
@@ -85,11 +54,6 @@ def universe_table(rows: list[tuple[str, str, bool]]) -> pa.Table:
     return pa.table({"review": [r[0] for r in rows], "asset": [r[1] for r in rows],
                      "total_cap": [True] * n, "class": ["benchmark"] * n,
                      "liquidity_pass": [r[2] for r in rows], "new_entrant": [False] * n})
-
-
-def lists_table(rows: list[tuple[str, str, str]]) -> pa.Table:
-    return pa.table({"review": [r[0] for r in rows], "list": [r[1] for r in rows],
-                     "asset": [r[2] for r in rows]})
 
 
 def assets_table(codes: dict[str, str]) -> pa.Table:
@@ -104,21 +68,6 @@ def volume_table(assets: list[str], first: str, last: str) -> pa.Table:
     dates = [d.item() for d in days for _ in assets]
     return pa.table({"date": pa.array(dates, pa.date32()), "asset": list(assets) * len(days),
                      "volume_usd": [1e6] * len(dates)})
-
-
-def basket(result, index: str, effective: str) -> dict[str, dict]:
-    return {r["asset"]: r for r in result.constituents.to_pylist()
-            if r["index"] == index and r["effective"] == at(effective)}
-
-
-def actions(result, index: str, month: str) -> dict[str, list[str]]:
-    """add / keep / delete rows of one review (SPEC §6.3), detail rows left out."""
-    out: dict[str, list[str]] = {}
-    for r in result.reviews.to_pylist():
-        if (r["index"] == index and r["review"] == month
-                and r["action"] in ("add", "keep", "delete")):
-            out.setdefault(r["asset"], []).append(r["action"])
-    return out
 
 
 def review_rows(result, index: str, month: str) -> list[dict]:
@@ -221,7 +170,7 @@ def test_march_2022_anchored_members_and_sqrt_weights(broad):
         "A1": (0.4, 0.25), "A2": (0.2, 0.5), "A4": (0.3, 1 / 3), "A6": (0.1, 1.0)})
     assert {a: r["market_value"] for a, r in mar.items()} == {
         "A1": 400 * M, "A2": 100 * M, "A4": 225 * M, "A6": 25 * M}
-    assert actions(broad, "GS_CURRENCIES", "2022-03") == {a: ["add"] for a in mar}
+    assert actions_by_asset(broad, "GS_CURRENCIES", "2022-03") == {a: ["add"] for a in mar}
 
 
 def test_june_2022_members_need_a_price_and_a_positive_supply(broad):
@@ -235,7 +184,7 @@ def test_june_2022_members_need_a_price_and_a_positive_supply(broad):
         "A1": (0.625, 0.2), "A3": (0.25, 0.5), "A4": (0.125, 1.0)})
     assert {a: r["supply"] for a, r in jun.items()} == {"A1": 400 * M, "A3": 64 * M,
                                                        "A4": 16 * M}
-    assert actions(broad, "GS_CURRENCIES", "2022-06") == {
+    assert actions_by_asset(broad, "GS_CURRENCIES", "2022-06") == {
         "A1": ["keep"], "A3": ["add"], "A4": ["keep"], "A2": ["delete"], "A6": ["delete"]}
     for r in review_rows(broad, "GS_CURRENCIES", "2022-06"):
         if r["action"] == "delete":
@@ -245,7 +194,7 @@ def test_june_2022_members_need_a_price_and_a_positive_supply(broad):
 def test_anchor_review_rows_follow_the_june_basket(broad):
     """SPEC §6.3, §8.4: at Sep 2022 the June members A1, A3, A4 are kept and A2, A6 (dropped in
     June for want of data) are added back; A5 never was a member (no add/keep/delete)."""
-    assert actions(broad, "GS_CURRENCIES", "2022-09") == {
+    assert actions_by_asset(broad, "GS_CURRENCIES", "2022-09") == {
         "A1": ["keep"], "A3": ["keep"], "A4": ["keep"], "A2": ["add"], "A6": ["add"]}
 
 
@@ -282,11 +231,12 @@ def test_totals_review_rows(broad):
     """SPEC §6.3: GS_TOTAL_CAP, one action per asset that was or becomes a member. March: all
     added. June: A1, A4, U1 kept; A3 added; A2, A6 deleted. Sep: A1, A3, A4, U1 kept; A2, A6
     added."""
-    assert actions(broad, "GS_TOTAL_CAP", "2022-03") == {a: ["add"] for a in TOTAL_MV["2022-03"]}
-    assert actions(broad, "GS_TOTAL_CAP", "2022-06") == {
+    assert actions_by_asset(broad, "GS_TOTAL_CAP", "2022-03") == {
+        a: ["add"] for a in TOTAL_MV["2022-03"]}
+    assert actions_by_asset(broad, "GS_TOTAL_CAP", "2022-06") == {
         "A1": ["keep"], "A4": ["keep"], "U1": ["keep"], "A3": ["add"], "A2": ["delete"],
         "A6": ["delete"]}
-    assert actions(broad, "GS_TOTAL_CAP", "2022-09") == {
+    assert actions_by_asset(broad, "GS_TOTAL_CAP", "2022-09") == {
         "A1": ["keep"], "A3": ["keep"], "A4": ["keep"], "U1": ["keep"], "A2": ["add"],
         "A6": ["add"]}
 
@@ -351,7 +301,7 @@ def test_anchor_review_in_the_data_is_its_review_prices(end, june):
     assert set(basket(res, "GS_CURRENCIES", BROAD_E["2022-06"])) == june
     if end == "2022-09-10T00:00Z":
         # the review whose E lies after the data still appears in the review rows
-        assert actions(res, "GS_CURRENCIES", "2022-09") == {
+        assert actions_by_asset(res, "GS_CURRENCIES", "2022-09") == {
             "A1": ["keep"], "A3": ["keep"], "A4": ["keep"], "A2": ["add"], "A6": ["add"]}
     else:
         assert basket(res, "GS_CURRENCIES", BROAD_E["2022-03"]).keys() == {"A1", "A2", "A5"}
@@ -439,11 +389,11 @@ def test_investible_anchored_reviews_with_an_infeasible_cap(inv):
 def test_investible_anchored_review_rows(inv):
     """SPEC §6.3, §4.6: Sep 2023 adds Q1, Q2, Q4; Dec keeps Q1, Q2 and deletes Q4 (no positive
     supply, SPEC §8.3); Mar 2024 keeps Q1, Q2 and adds Q3, Q4. Q6 never is a member."""
-    assert actions(inv, "GS_SCP_INVESTIBLE", "2023-09") == {"Q1": ["add"], "Q2": ["add"],
+    assert actions_by_asset(inv, "GS_SCP_INVESTIBLE", "2023-09") == {"Q1": ["add"], "Q2": ["add"],
                                                            "Q4": ["add"]}
-    assert actions(inv, "GS_SCP_INVESTIBLE", "2023-12") == {"Q1": ["keep"], "Q2": ["keep"],
+    assert actions_by_asset(inv, "GS_SCP_INVESTIBLE", "2023-12") == {"Q1": ["keep"], "Q2": ["keep"],
                                                            "Q4": ["delete"]}
-    assert actions(inv, "GS_SCP_INVESTIBLE", "2024-03") == {
+    assert actions_by_asset(inv, "GS_SCP_INVESTIBLE", "2024-03") == {
         "Q1": ["keep"], "Q2": ["keep"], "Q3": ["add"], "Q4": ["add"]}
 
 
@@ -454,7 +404,7 @@ def test_investible_anchor_leaves_gs_scp_alone(inv):
     assert set(basket(inv, "GS_SCP", INV_E["2023-09"])) == {"Q1", "Q2", "Q4", "Q5", "Q6"}
     assert set(basket(inv, "GS_SCP", INV_E["2023-12"])) == {"Q1", "Q2", "Q5", "Q6"}
     assert set(basket(inv, "GS_SCP", INV_E["2024-03"])) == {"Q1", "Q2", "Q3", "Q4", "Q5"}
-    assert actions(inv, "GS_SCP", "2024-03")["Q6"] == ["delete"]
+    assert actions_by_asset(inv, "GS_SCP", "2024-03")["Q6"] == ["delete"]
 
 
 def test_investible_equal_weight_levels(inv):
@@ -487,7 +437,7 @@ def test_investible_without_its_anchor_uses_gs_scp_and_the_access_list():
     dec = basket(res, "GS_SCP_INVESTIBLE", INV_E["2023-12"])
     assert {a: r["weight"] for a, r in dec.items()} == {
         a: pytest.approx(1 / 3, rel=1e-12) for a in ("Q1", "Q2", "Q6")}
-    assert actions(res, "GS_SCP_INVESTIBLE", "2023-12") == {
+    assert actions_by_asset(res, "GS_SCP_INVESTIBLE", "2023-12") == {
         "Q1": ["keep"], "Q2": ["keep"], "Q6": ["keep"], "Q4": ["delete"]}
     assert "infeasible" in " ".join(r["reason"] for r in
                                     review_rows(res, "GS_SCP_INVESTIBLE", "2023-12"))
@@ -502,6 +452,6 @@ def test_investible_single_member_cap_infeasible():
     res = backfill(tables, indices=["GS_SCP_INVESTIBLE"])
     sep = basket(res, "GS_SCP_INVESTIBLE", INV_E["2023-09"])
     assert weights_and_factors(sep) == approx_pairs({"Q2": (1.0, 1.0)})
-    assert actions(res, "GS_SCP_INVESTIBLE", "2023-09") == {"Q2": ["add"]}
+    assert actions_by_asset(res, "GS_SCP_INVESTIBLE", "2023-09") == {"Q2": ["add"]}
     assert "infeasible" in " ".join(r["reason"] for r in
                                     review_rows(res, "GS_SCP_INVESTIBLE", "2023-09"))

@@ -35,55 +35,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from scenarios import (
+    M,
+    actions_by_asset,
+    at,
+    basket,
+    day,
+    deletions_table,
+    effectives,
+    hour_grid,
+    lists_table,
+    ns,
+    prices_table,
+    step,
+    supply_table,
+)
 
 from daix.engine.backfill import backfill
 
-TS = pa.timestamp("ns", tz="UTC")
-HOUR = 3_600 * 10**9
-M = 1e6
-
-
 # --- building small data sets -------------------------------------------------------------
-def ns(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) * 10**9
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def day(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
-
-
-def hour_grid(start: str, end: str) -> np.ndarray:
-    return np.arange(ns(start), ns(end) + 1, HOUR, dtype=np.int64)
-
-
-def step(t: np.ndarray, base: float, *changes: tuple[str, float]) -> np.ndarray:
-    """A price held at ``base`` that moves to each new value from the instant given."""
-    out = np.full(len(t), float(base))
-    for when, value in changes:
-        out[t >= ns(when)] = value
-    return out
-
-
-def prices_table(t: np.ndarray, window: str, series: dict[str, np.ndarray]) -> pa.Table:
-    """One row per finite value (NaN: no fix at that hour)."""
-    ts, asset, price = [], [], []
-    for a, p in series.items():
-        ok = np.isfinite(p)
-        ts.append(t[ok])
-        price.append(p[ok])
-        asset += [a] * int(ok.sum())
-    return pa.table({"ts": pa.array(np.concatenate(ts), TS), "asset": asset,
-                     "window": [window] * len(asset), "price": np.concatenate(price)})
-
-
-def supply_table(rows: list[tuple[str, str, float]]) -> pa.Table:
-    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS),
-                     "asset": [r[1] for r in rows],
-                     "circulating_supply": [float(r[2]) for r in rows]})
 
 
 def universe_table(rows: list[tuple[str, str, str, bool, bool]]) -> pa.Table:
@@ -91,11 +61,6 @@ def universe_table(rows: list[tuple[str, str, str, bool, bool]]) -> pa.Table:
     return pa.table({"review": [r[0] for r in rows], "asset": [r[1] for r in rows],
                      "total_cap": [True] * len(rows), "class": [r[2] for r in rows],
                      "liquidity_pass": [r[3] for r in rows], "new_entrant": [r[4] for r in rows]})
-
-
-def lists_table(rows: list[tuple[str, str, str]]) -> pa.Table:
-    return pa.table({"review": [r[0] for r in rows], "list": [r[1] for r in rows],
-                     "asset": [r[2] for r in rows]})
 
 
 def assets_table(codes: dict[str, tuple[str, str]]) -> pa.Table:
@@ -119,35 +84,11 @@ def volume_table(assets: list[str], first: str, last: str, rule) -> pa.Table:
     return pa.table({"date": pa.array(dates, pa.date32()), "asset": names, "volume_usd": usd})
 
 
-def deletions_table(rows: list[tuple[str, str]]) -> pa.Table:
-    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS), "asset": [r[1] for r in rows]})
-
-
 def levels_of(result, index: str) -> dict[int, tuple[float, float, str]]:
     lv = result.levels.filter(pc.equal(result.levels.column("index"), index))
     ts = lv.column("ts").cast("int64").to_pylist()
     return dict(zip(ts, zip(lv.column("level").to_pylist(), lv.column("divisor").to_pylist(),
                             lv.column("status").to_pylist(), strict=True), strict=True))
-
-
-def basket(result, index: str, effective: str) -> dict[str, dict]:
-    return {r["asset"]: r for r in result.constituents.to_pylist()
-            if r["index"] == index and r["effective"] == at(effective)}
-
-
-def effectives(result, index: str) -> list[dt.datetime]:
-    return sorted({r["effective"] for r in result.constituents.to_pylist()
-                   if r["index"] == index})
-
-
-def actions(result, index: str, month: str) -> dict[str, list[str]]:
-    """add / keep / delete rows of one review (detail rows left out)."""
-    out: dict[str, list[str]] = {}
-    for r in result.reviews.to_pylist():
-        if (r["index"] == index and r["review"] == month
-                and r["action"] in ("add", "keep", "delete")):
-            out.setdefault(r["asset"], []).append(r["action"])
-    return out
 
 
 def reasons(result, index: str, month: str, asset: str) -> str:
@@ -177,7 +118,7 @@ def october_2021_tables(start: str = "2021-09-29T00:00Z") -> dict[str, pa.Table]
     series = {"A": step(t, 10.0, ("2021-09-30T00:00Z", 20.0), ("2022-01-17T00:00Z", 25.0)),
               "B": step(t, 40.0)}
     return {
-        "prices": prices_table(t, "1h", series),
+        "prices": prices_table(t, window="1h", series=series),
         "supply": supply_table([("2021-09-01T00:00Z", "A", 100), ("2021-09-30T21:00Z", "A", 200),
                                 ("2021-09-30T23:00Z", "A", 300), ("2021-09-01T00:00Z", "B", 100)]),
         "universe": select_universe({"2021-10": ["A", "B"]}),
@@ -204,7 +145,7 @@ def test_october_2021_review_prices_before_the_cut_off(october_run):
         "B": (pytest.approx(4000.0), 100.0, pytest.approx(2 / 3), pytest.approx(1.0), 1),
         "A": (pytest.approx(2000.0), 200.0, pytest.approx(1 / 3), pytest.approx(1.0), 2),
     }
-    assert actions(october_run, "SELECT10", "2021-10") == {"A": ["add"], "B": ["add"]}
+    assert actions_by_asset(october_run, "SELECT10", "2021-10") == {"A": ["add"], "B": ["add"]}
 
 
 @pytest.mark.parametrize(
@@ -266,7 +207,7 @@ def turnover_tables(deleted_at: str | None = None, mar_illiquid: set[str] | None
               "C": step(t, 10.0)}
     abc = ["A", "B", "C"]
     tables = {
-        "prices": prices_table(t, "1h", series),
+        "prices": prices_table(t, window="1h", series=series),
         "supply": supply_table([("2023-11-01T00:00Z", a, 100) for a in abc]
                                + [("2024-02-15T00:00Z", "A", 100.1)]),
         "universe": select_universe({"2023-12": abc, "2024-03": abc},
@@ -303,7 +244,7 @@ def test_turnover_rule_runs_against_the_basket_after_a_deletion():
     assert lv[ns("2024-03-17T20:00Z")][:2] == (pytest.approx(1000.0, rel=1e-12),
                                               pytest.approx(2.0, rel=1e-12))
     assert lv[ns("2024-03-18T20:00Z")][0] == pytest.approx(1500.0, rel=1e-12)
-    assert actions(res, "SELECT10", "2024-03")["A"] == ["keep"]
+    assert actions_by_asset(res, "SELECT10", "2024-03")["A"] == ["keep"]
     assert "§4.4" in reasons(res, "SELECT10", "2024-03", "A")
 
 
@@ -329,7 +270,7 @@ def test_deletion_at_the_review_e_leaves_the_turnover_rule_out():
             if r["index"] == "SELECT10" and r["asset"] == "C"
             and r["action"] in ("add", "keep", "delete")]
     assert rows == ["add", "delete"]
-    assert actions(res, "SELECT10", "2024-03") == {"A": ["keep"], "B": ["keep"],
+    assert actions_by_asset(res, "SELECT10", "2024-03") == {"A": ["keep"], "B": ["keep"],
                                                   "C": ["delete"]}
 
 
@@ -342,7 +283,7 @@ def test_constituent_failing_liquidity_is_deleted_and_f_reset():
     mar = basket(res, "SELECT10", "2024-03-17T20:00Z")
     assert {a: r["factor"] for a, r in mar.items()} == {"A": pytest.approx(1.0),
                                                        "B": pytest.approx(1.0)}
-    assert actions(res, "SELECT10", "2024-03")["C"] == ["delete"]
+    assert actions_by_asset(res, "SELECT10", "2024-03")["C"] == ["delete"]
     assert "liquidity" in reasons(res, "SELECT10", "2024-03", "C")
     lv = levels_of(res, "SELECT10")
     assert lv[ns("2024-03-18T20:00Z")][:2] == (pytest.approx(3002 / 2.001, rel=1e-12),
@@ -359,7 +300,7 @@ def test_ex_btc_turnover_is_over_its_own_members():
     f_A = 100/100.1; d = 2 unchanged; Mon: (2000 + 1000)/2 = 1500."""
     t = hour_grid(*TURN_GRID)
     tables = {
-        "prices": prices_table(t, "1h", {"BTC": step(t, 100.0),
+        "prices": prices_table(t, window="1h", series={"BTC": step(t, 100.0),
                                          "A": step(t, 10.0, ("2024-03-18T00:00Z", 20.0)),
                                          "B": step(t, 10.0)}),
         "supply": supply_table([("2023-11-01T00:00Z", "BTC", 20), ("2023-11-01T00:00Z", "A", 100),
@@ -390,8 +331,8 @@ def stale_tables() -> dict[str, pa.Table]:
     b = step(t, 10.0, ("2024-01-10T00:00Z", 12.0))
     b[(t >= ns("2024-01-10T00:00Z")) & (t <= ns("2024-01-11T23:00Z"))] = np.nan
     return {
-        "prices": prices_table(t, "1h", {"A": step(t, 10.0, ("2024-01-10T00:00Z", 20.0)),
-                                         "B": b}),
+        "prices": prices_table(t, window="1h", series={
+            "A": step(t, 10.0, ("2024-01-10T00:00Z", 20.0)), "B": b}),
         "supply": supply_table([("2023-11-01T00:00Z", a, 100) for a in "AB"]),
         "universe": select_universe({"2023-12": ["A", "B"]}),
         "lists": inclusion({"2023-12": ["A", "B"]}),
@@ -497,7 +438,7 @@ def g_tables() -> dict[str, pa.Table]:
              (DEC, "grayscale_inclusion_financials", "F_NOUNI"),
              (SEP, "grayscale_exclusion_currencies", "F_BIG")]
     return {
-        "prices": prices_table(t, "15m", series),
+        "prices": prices_table(t, window="15m", series=series),
         "supply": supply_table(supply),
         "assets": assets_table(G_ASSETS),
         "universe": universe_table(universe),
@@ -555,7 +496,7 @@ def test_financials_later_review_thresholds_and_lists(gs):
     dec = basket(gs, "GS_FINANCIALS", DEC_E)
     assert {a: r["rank"] for a, r in dec.items()} == {"F_BIG": 1, "F_INC_LATE": 2, "F_EX1": 3,
                                                       "F_N100": 4}
-    assert actions(gs, "GS_FINANCIALS", DEC) == {
+    assert actions_by_asset(gs, "GS_FINANCIALS", DEC) == {
         "F_BIG": ["keep"], "F_INC_LATE": ["keep"], "F_N100": ["keep"], "F_EX1": ["add"],
         "F_N79": ["delete"], "F_CLS": ["delete"], "F_EX2": ["delete"], "F_D20": ["delete"]}
     assert dec["F_N100"]["market_value"] == pytest.approx(80 * M)
@@ -603,7 +544,7 @@ def test_former_new_entrant_uses_review_prices_at_the_next_review(gs):
     assert {a: (r["market_value"], r["weight"]) for a, r in dec.items()} == {
         "K_A": (pytest.approx(900 * M), pytest.approx(30 / s, rel=1e-12)),
         "K_NEW": (pytest.approx(120 * M), pytest.approx(math.sqrt(120) / s, rel=1e-12))}
-    assert actions(gs, "GS_CONSUMER", DEC) == {"K_A": ["keep"], "K_NEW": ["keep"]}
+    assert actions_by_asset(gs, "GS_CONSUMER", DEC) == {"K_A": ["keep"], "K_NEW": ["keep"]}
 
 
 def test_total_cap_is_the_union_with_new_entrant_values(gs):
@@ -633,7 +574,7 @@ def scp_tables() -> dict[str, pa.Table]:
     supply = [(w, a, mv * M) for a, mvs in SCP_MV.items()
               for w, mv in zip(("2024-08-01T00:00Z", "2024-11-15T00:00Z"), mvs, strict=True)]
     return {
-        "prices": prices_table(t, "15m", {a: step(t, 1.0) for a in SCP_MV}),
+        "prices": prices_table(t, window="15m", series={a: step(t, 1.0) for a in SCP_MV}),
         "supply": supply_table(supply),
         "assets": assets_table(dict.fromkeys(SCP_MV, ("702020", "70202010"))),
         "universe": universe_table([(SEP, a, "non-benchmark" if a == "S2" else "benchmark",
@@ -661,7 +602,7 @@ def test_sector_constituency_without_the_sector_index(indices):
             "S3": pytest.approx(0.7 * 300 / 770, rel=1e-12),
             "S4": pytest.approx(0.7 * 300 / 770, rel=1e-12)}
         assert dec["S1"]["weight"] == 0.3  # SPEC §8.6: a capped member shows its cap exactly
-        assert actions(res, "GS_SCP_INVESTIBLE", DEC)["S2"] == ["keep"]
+        assert actions_by_asset(res, "GS_SCP_INVESTIBLE", DEC)["S2"] == ["keep"]
     if "GS_TOTAL_CAP" in indices:
         dec = basket(res, "GS_TOTAL_CAP", DEC_E)
         assert {a: r["weight"] for a, r in dec.items()} == {

@@ -1,0 +1,107 @@
+"""Small input tables and readers of backfill results for the hand-worked edge tests of the
+multi-asset families (SPEC §3-§8): instants from ISO text, hourly price paths, and the
+``prices``, ``supply``, ``lists`` and ``deletions`` tables of SPEC §6.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+
+TS = pa.timestamp("ns", tz="UTC")
+HOUR = 3_600 * 10**9
+M = 1e6
+
+
+# --- instants and price paths ----------------------------------------------------------------
+def ns(text: str) -> int:
+    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) * 10**9
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def hour_grid(start: str, end: str) -> np.ndarray:
+    return np.arange(ns(start), ns(end) + 1, HOUR, dtype=np.int64)
+
+
+def step(t: np.ndarray, base: float, *changes: tuple[str, float]) -> np.ndarray:
+    """A price held at ``base`` that moves to each new value from the instant given."""
+    out = np.full(len(t), float(base))
+    for when, value in changes:
+        out[t >= ns(when)] = value
+    return out
+
+
+def hole(t: np.ndarray, series: np.ndarray, first: str, last: str | None = None) -> None:
+    """No fix from ``first`` to ``last`` inclusive (one hour when ``last`` is None)."""
+    series[(t >= ns(first)) & (t <= ns(last or first))] = np.nan
+
+
+def spike(t: np.ndarray, series: np.ndarray, when: str, value: float) -> None:
+    """A different fix at exactly one hour."""
+    series[t == ns(when)] = value
+
+
+# --- input tables (SPEC §6.1) ------------------------------------------------------------------
+def prices_table(t: np.ndarray, series: dict[str, np.ndarray], window: str = "15m") -> pa.Table:
+    """Fixes of one window, one row per finite value (NaN: no fix at that hour)."""
+    ts, asset, price = [], [], []
+    for a, p in series.items():
+        ok = np.isfinite(p)
+        ts.append(t[ok])
+        price.append(p[ok])
+        asset += [a] * int(ok.sum())
+    return pa.table({"ts": pa.array(np.concatenate(ts), TS), "asset": asset,
+                     "window": [window] * len(asset), "price": np.concatenate(price)})
+
+
+def supply_table(rows: list[tuple[str, str, float]]) -> pa.Table:
+    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS),
+                     "asset": [r[1] for r in rows],
+                     "circulating_supply": [float(r[2]) for r in rows]})
+
+
+def lists_table(rows: list[tuple[str, str, str]]) -> pa.Table:
+    return pa.table({"review": [r[0] for r in rows], "list": [r[1] for r in rows],
+                     "asset": [r[2] for r in rows]})
+
+
+def deletions_table(rows: list[tuple[str, str]]) -> pa.Table:
+    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS),
+                     "asset": [r[1] for r in rows]})
+
+
+# --- reading results -----------------------------------------------------------------------------
+def basket_rows(result, index: str, effective: str) -> list[dict]:
+    return [r for r in result.constituents.to_pylist()
+            if r["index"] == index and r["effective"] == at(effective)]
+
+
+def basket(result, index: str, effective: str) -> dict[str, dict]:
+    """The members of the basket effective at ``effective``, by asset (one row each)."""
+    rows = basket_rows(result, index, effective)
+    out = {r["asset"]: r for r in rows}
+    assert len(out) == len(rows), "one row per member"
+    return out
+
+
+def effectives(result, index: str) -> list[dt.datetime]:
+    return sorted({r["effective"] for r in result.constituents.to_pylist()
+                   if r["index"] == index})
+
+
+def actions_by_asset(result, index: str, month: str) -> dict[str, list[str]]:
+    """add / keep / delete rows of one review by asset (SPEC §6.3), detail rows left out."""
+    out: dict[str, list[str]] = {}
+    for r in result.reviews.to_pylist():
+        if (r["index"] == index and r["review"] == month
+                and r["action"] in ("add", "keep", "delete")):
+            out.setdefault(r["asset"], []).append(r["action"])
+    return out
