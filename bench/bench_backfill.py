@@ -7,7 +7,8 @@ and deletions), generated once per session in a temporary directory (``DAIX_BENC
 directory to use instead). Reported together:
 
 - (a) ``backfill(dir)`` of every index of the catalogue + ``write_backfill`` (Parquet in,
-  Parquet out);
+  Parquet out), as ``daix backfill`` runs them: the price matrices built in a file beside the
+  output (``spool``), which ``state/`` links;
 - (b) pyarrow alone: ``pyarrow.parquet.read_table`` of every input table file the backfill
   reads, then writing the same three output tables as Parquet and the manifest;
 - the ratio (a)/(b), each round of (a) paired with a run of (b) just before it, so that both
@@ -78,7 +79,8 @@ def end_to_end(data_dir: Path, out: Path, split: dict | None = None):
     from daix.engine.outputs import write_backfill
 
     t0 = time.perf_counter()
-    result = backfill(data_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = backfill(data_dir, spool=out.parent)  # as ``daix backfill --out`` does
     t1 = time.perf_counter()
     write_backfill(result, out)
     if split is not None:

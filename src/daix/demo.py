@@ -67,7 +67,7 @@ def run_demo(directory: str | Path, assets: int = 40, years: float = 3, seed: in
     tables["prices"] = prices
 
     t = time.perf_counter()
-    result = backfill(tables)
+    result = backfill(tables, spool=root)
     out = root / "out"
     write_backfill(result, out)
     seconds["backfill"] = time.perf_counter() - t

@@ -44,9 +44,16 @@ def backfill(data_dir: str, out_dir: str, indices: tuple[str, ...], family: str 
                                           family=family, start=start, end=end, hourly=hourly)
     else:
         result = run(data_dir, indices=list(indices) or None, start=start, end=end,
-                     hourly=hourly, family=family)
+                     hourly=hourly, family=family, spool=spool_dir(out_dir))
     write_backfill(result, out_dir)
     echo_summary(result, out_dir)
+
+
+def spool_dir(out_dir: str) -> Path | None:
+    """Where a backfill builds its price matrices as a file (the directory that will hold
+    ``out_dir``, so that ``state/`` links the file), or None when it does not exist yet."""
+    parent = Path(out_dir).absolute().parent
+    return parent if parent.is_dir() else None
 
 
 def echo_summary(result, out_dir: str) -> None:

@@ -52,14 +52,17 @@ def select_indices(indices: Iterable[str] | None = None, family: str | None = No
 
 def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
              end: Any = None, hourly: bool = False, family: str | None = None,
-             state: bool = True) -> BackfillResult:
+             state: bool = True, spool: Any = None) -> BackfillResult:
     """Compute levels, constituents and reviews (SPEC §6.3) and return them as pyarrow tables.
 
     ``data`` is a data directory or a mapping of table name to pyarrow table (SPEC §6.1);
     ``indices`` ids of the catalogue (default: all, or all of ``family``); ``start``/``end``
     (ISO strings or ns) limit the levels returned; ``hourly`` computes every whole UTC hour
     with the official baskets and divisors (SPEC §5); ``state`` hashes the inputs for the
-    ``state/`` a later recalc restarts from (SPEC §7).
+    ``state/`` a later recalc restarts from (SPEC §7). ``spool`` (a directory on the file system
+    of the output to come) builds the hourly price matrices in a file there, which
+    :func:`daix.engine.outputs.write_backfill` links into ``state/`` instead of writing them
+    again; the file is removed with the result.
     """
     from daix import progress
     from daix.engine.outputs import InputHashes, build_tables, manifest_for
@@ -84,7 +87,8 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     from daix.engine.state import StateHashes
 
     t = time.perf_counter()
-    grid = build_price_grid(prices, ds.label("prices")) if _has_hourly(prices) else None
+    grid = (build_price_grid(prices, ds.label("prices"), spool=spool if state else None)
+            if _has_hourly(prices) else None)
     timings["price_matrix"] = time.perf_counter() - t
     # The price matrix uses every core; the reviews that follow mostly one: the input files
     # are hashed (and, for state/ (SPEC §7), the slices of every table) on the other. Not

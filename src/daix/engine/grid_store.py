@@ -1,13 +1,18 @@
 """The hourly price matrices kept in ``state/`` for a later recalc (SPEC §7.2).
 
 A backfill saves each window's dense matrix (:class:`daix.engine.market.PriceGrid`) as a NumPy
-file beside its asset list and counts. A recalc whose price correction changed only the prices
-of some row groups (same instants, assets and windows, row for row) maps the kept matrices
-copy-on-write, lays the corrected row groups over them and reads nothing else of the prices
-table. Its own ``state/`` then links the kept matrix file (hard link; a copy where links are not
-possible: the files are never written in place, so both outputs stay valid) and writes beside
-it only the cells that differ (``grid_<window>.cells.npz``: row, column, value, applied in
-order when loading). A matrix is written whole again when its cells outgrow a tenth of it.
+file beside its asset list and counts: one ``grid_<window>.npy`` per window or, when the grid
+was built in a file (``backfill(spool=...)``, as the CLI does), that file linked as
+``grid.npy``, every window in one ``(windows, rows, assets)`` array. ``grid.json`` says which
+file and slot holds each window (``files``; an older output without it has a file per window).
+
+A recalc whose price correction changed only the prices of some row groups (same instants,
+assets and windows, row for row) maps the kept matrices copy-on-write, lays the corrected row
+groups over them and reads nothing else of the prices table. Its own ``state/`` then links the
+kept matrix file (hard link; a copy where links are not possible: the files are never written
+in place, so both outputs stay valid) and writes beside it only the cells that differ
+(``grid_<window>.cells.npz``: row, column, value, applied in order when loading). A matrix is
+written whole again when its cells outgrow a tenth of it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from daix.engine.market import PriceGrid
 from daix.io import link_or_copy
 
 META = "grid.json"
+STACKED = "grid.npy"
 NS_PER_HOUR = 3_600_000_000_000
 
 
@@ -38,6 +44,7 @@ class KeptMatrix:
     """A window's matrix as kept: the base file and the cells laid over it since."""
 
     base: Path
+    slot: int | None = None  # the window's index in a stacked file; None: a 2-d file
     rows: list[np.ndarray] = field(default_factory=list)
     cols: list[np.ndarray] = field(default_factory=list)
     values: list[np.ndarray] = field(default_factory=list)
@@ -55,18 +62,30 @@ def save_grid(grid: PriceGrid, state: Path, kept: dict[str, KeptMatrix] | None =
     """Write ``grid`` under ``state``; a window in ``kept`` links its base file and writes its
     changed cells (unless they are many: then the matrix is written whole)."""
     kept = kept or {}
+    files: dict[str, list] = {}
+    stacked = grid.file if grid.file is not None and grid.file[0].exists() else None
+    if stacked is not None and not kept:  # built in a file: link it, write nothing again
+        link_or_copy(stacked[0], state / STACKED)
+        files = {w: [STACKED, k] for k, w in enumerate(stacked[1])}
+        for w in stacked[1]:  # the output's file is never written again through the grid
+            grid.matrices[w].flags.writeable = False
     for window, matrix in grid.matrices.items():
+        if window in files:
+            continue
         k = kept.get(window)
         if k is not None and k.base.exists() and k.n_cells() * 10 <= matrix.size:
-            link_or_copy(k.base, state / grid_file(window))
+            if not (state / k.base.name).exists():
+                link_or_copy(k.base, state / k.base.name)
+            files[window] = [k.base.name, k.slot]
             if k.n_cells():
                 np.savez(state / cells_file(window), rows=np.concatenate(k.rows),
                          cols=np.concatenate(k.cols), values=np.concatenate(k.values))
             continue
         np.save(state / grid_file(window), np.ascontiguousarray(matrix), allow_pickle=False)
+        files[window] = [grid_file(window), None]
     (state / META).write_text(json.dumps({
         "assets": grid.assets, "grid_start": grid.grid_start, "n_rows": grid.n_rows,
-        "windows": list(grid.matrices), "counts": grid.counts}))
+        "windows": list(grid.matrices), "files": files, "counts": grid.counts}))
 
 
 def load_grid(state: Path) -> tuple[PriceGrid, dict[str, KeptMatrix]] | None:
@@ -75,12 +94,19 @@ def load_grid(state: Path) -> tuple[PriceGrid, dict[str, KeptMatrix]] | None:
     if not (state / META).exists():
         return None
     meta = json.loads((state / META).read_text())
-    kept = {w: KeptMatrix(state / grid_file(w)) for w in meta["windows"]}
+    files = meta.get("files") or {w: [grid_file(w), None] for w in meta["windows"]}
+    kept = {w: KeptMatrix(state / files[w][0], files[w][1]) for w in meta["windows"]}
     if not all(k.base.exists() for k in kept.values()):
         return None
-    matrices = {}
+    matrices, mapped = {}, {}
     for w, k in kept.items():
-        m = np.asarray(np.load(k.base, mmap_mode="c", allow_pickle=False))
+        if k.base.name not in mapped:
+            mapped[k.base.name] = np.asarray(np.load(k.base, mmap_mode="c", allow_pickle=False))
+        m = mapped[k.base.name]
+        if k.slot is not None:
+            if m.ndim != 3 or not 0 <= k.slot < m.shape[0]:
+                return None
+            m = m[k.slot]
         if m.shape != (meta["n_rows"], len(meta["assets"])) or m.dtype != np.float64:
             return None
         if (state / cells_file(w)).exists():

@@ -8,8 +8,13 @@ row at or before it (SPEC §3.2, §2.2).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
+import secrets
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +32,9 @@ class PriceGrid:
     n_rows: int
     matrices: dict[str, np.ndarray]  # window -> float64[T, A]
     counts: dict[str, int] = field(default_factory=dict)  # manifest counts (SPEC §8.2)
+    #: (path, windows): a ``.npy`` file whose ``(windows, rows, assets)`` array the matrices of
+    #: ``windows`` are views of (:func:`build_price_grid` with ``spool``); None: in memory.
+    file: tuple | None = None
     _filled: dict[str, np.ndarray] = field(default_factory=dict)
     _fresh: dict[str, np.ndarray] = field(default_factory=dict)  # set with ``_filled``
 
@@ -133,7 +141,7 @@ def dictionary_codes(col):
 
 
 def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = ("15m", "1h"),
-                     assets: list[str] | None = None) -> PriceGrid:
+                     assets: list[str] | None = None, spool=None) -> PriceGrid:
     """Dense hourly matrices from a validated ``prices`` table (SPEC §6.1, §8.2).
 
     Rows of the ``15s`` window are not part of the hourly grid (the real-time stream counts
@@ -141,7 +149,8 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     UTC hour are counted (``off_grid``); unusable prices on the grid are counted
     (``bad_price``) and left NaN.
     The table is read chunk by chunk as it is held (no combined copy of a column); a null
-    ``ts`` is off the grid.
+    ``ts`` is off the grid. With ``spool`` (a directory) the matrices are built in a file there
+    (:func:`spool_matrices`), which ``state/`` can then link instead of writing it again.
     """
     from daix.kernels.grid import scatter_hourly_nb, span_and_used_nb
 
@@ -170,7 +179,11 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     n_rows = int((hi - lo) // NS_PER_HOUR) + 1
     from daix import memory
 
-    out = memory.full((len(windows), n_rows, len(assets)), np.nan)  # pages reused
+    shape = (len(windows), n_rows, len(assets))
+    if spool is not None:
+        out, path = spool_matrices(spool, shape)
+    else:
+        out, path = memory.full(shape, np.nan), None  # pages reused
     used = bad = off = 0
     for k in range(len(batches)):
         u, b, o = scatter_hourly_nb(ts[k], win.indices[k], wslots[win.which[k]],
@@ -179,7 +192,38 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     counts = {"rows": prices.num_rows, "hourly_rows": int(used), "bad_price": int(bad),
               "off_grid": int(off)}
     matrices = {w: out[k] for k, w in enumerate(windows)}
-    return PriceGrid(list(assets), int(lo), n_rows, matrices, counts)
+    grid = PriceGrid(list(assets), int(lo), n_rows, matrices, counts)
+    if path is not None:
+        grid.file = (path, tuple(windows))
+        # The file goes with the grid (a hard link made by ``state/`` keeps its data).
+        weakref.finalize(grid, _unlink_quietly, path)
+    return grid
+
+
+def spool_matrices(spool, shape: tuple[int, int, int]) -> tuple[np.ndarray, Path]:
+    """A NaN-filled float64 array of ``shape`` mapped from a new ``.npy`` file in the directory
+    ``spool`` (the file's pages are the array's memory, so keeping it needs no second write);
+    (array, path)."""
+    while True:  # like tempfile.mkstemp, but with the permissions of a file np.save writes
+        name = os.path.join(spool, f".daix-grid-{secrets.token_hex(8)}.npy")
+        try:
+            os.close(os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
+    try:
+        mapped = np.lib.format.open_memmap(name, mode="w+", dtype=np.float64, shape=shape)
+        out = np.asarray(mapped)  # a plain ndarray over the mapping (kept alive by it)
+        out.fill(np.nan)
+    except BaseException:
+        _unlink_quietly(name)
+        raise
+    return out, Path(name)
+
+
+def _unlink_quietly(path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @dataclass
