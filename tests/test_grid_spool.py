@@ -174,3 +174,38 @@ def test_cli_backfill_links_its_matrices_and_leaves_nothing_beside(data, tmp_pat
     assert [p.name for p in out.parent.iterdir()] == ["out"]
     assert (out / "state" / "grid.npy").stat().st_nlink == 1  # the spooled name is gone
     assert not list((out / "state").glob("grid_*.npy"))
+
+
+def test_backfill_lets_the_decoded_prices_go_before_the_forward_fill(data, monkeypatch):
+    # The forward-filled matrices (SPEC §3.8) reuse the memory of the decoded prices: by the
+    # time the first is made, the data set no longer holds the prices table, and the state
+    # hashes of the prices are already computed from it.
+    from daix.engine import market
+
+    seen = []
+    fill = market.PriceGrid.filled
+
+    def spy(self, window):
+        if not seen:
+            seen.append({key for key in ds_ref[0]._cache if key[0] == "prices"})
+        return fill(self, window)
+
+    ds_ref = []
+    real = backfill.__globals__["DataSet"]
+
+    def keep(source):
+        ds_ref.append(real(source))
+        return ds_ref[0]
+
+    monkeypatch.setattr(market.PriceGrid, "filled", spy)
+    monkeypatch.setattr("daix.engine.backfill.DataSet", keep)
+    result = backfill(data)
+    monkeypatch.undo()
+    assert seen == [set()]
+    # The state hashes are those of the prices as read, hashed on their own.
+    from daix.engine.state import input_state
+    from daix.io import DataSet
+
+    alone = input_state(DataSet(data))
+    assert result.state_hashes.result().merged.equals(alone.merged)
+    assert list(result.state_hashes.result().tables) == list(alone.tables)

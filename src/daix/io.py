@@ -134,6 +134,14 @@ class DataSet:
         self._cache[key] = table
         return table
 
+    def forget(self, name: str) -> None:
+        """Drop the validated copies of table ``name`` read from a file, so that their memory
+        can be reused (a later :meth:`table` reads the file again); tables given in memory
+        stay."""
+        if self.root is not None:
+            for dictionary in (False, True):
+                self._cache.pop((name, dictionary), None)
+
     def _load(self, name: str, dictionary: bool):
         raw = self.raw(name, dictionary=dictionary)
         return conform(raw, _spec(name), self.label(name), keep_dictionary=dictionary,

@@ -276,17 +276,29 @@ def input_state(ds: DataSet) -> InputState:
 
 class StateHashes:
     """:func:`input_state` computed in a background thread from construction on (the hashing
-    kernel releases the GIL), so a backfill pays for it only while it is busy elsewhere."""
+    kernel releases the GIL), so a backfill pays for it only while it is busy elsewhere. The
+    prices are hashed first: :meth:`wait_prices` returns once they are, after which the
+    backfill may let the decoded prices go."""
 
     def __init__(self, ds: DataSet) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        names = [n for n in HASH_LAYOUT if ds.has(n)]  # prices first
+        first, rest = names[:1], names[1:]
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-state")
-        self._future = pool.submit(input_state, ds)
+        self._first = pool.submit(lambda: {n: table_state(n, ds) for n in first})
+        self._rest = pool.submit(lambda: {n: table_state(n, ds) for n in rest})
         pool.shutdown(wait=False)
 
+    def wait_prices(self) -> None:
+        """Wait until the first table (prices, when present) is hashed; its errors are raised
+        by :meth:`result`."""
+        from concurrent.futures import wait
+
+        wait([self._first])
+
     def result(self) -> InputState:
-        return self._future.result()
+        return InputState.of({**self._first.result(), **self._rest.result()})
 
 
 @gc_paused()
