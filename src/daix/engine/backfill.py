@@ -77,6 +77,10 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     if start_ns is not None and end_ns is not None and start_ns > end_ns:
         raise ConfigError(f"start {start} is after end {end}: no level could be written")
     multi = [d for d in defs if d.family != "single"]
+    # The input files are hashed in a background thread (the manifest's content hashes, and
+    # the row groups' digests that state/ keeps), from the start: the checks that follow the
+    # decoding of the prices use one core only.
+    hashes = InputHashes(ds)
     prices, derived, fix_report = _prices(ds)  # decoded by Arrow on every core
     timings["read_prices"] = time.perf_counter() - t0
     # While the price matrix and the reviews run: the other tables are read and validated in
@@ -86,9 +90,8 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     from daix.engine.single import TickStream, single_levels
     from daix.engine.state import StateHashes
 
-    # The input files are hashed (and, for state/ (SPEC §7), the slices of every table, prices
-    # first) in background threads, on the core the price matrix leaves free.
-    hashes = InputHashes(ds)
+    # For state/ (SPEC §7), the slices of every table are hashed (prices first) in a background
+    # thread, on the core the price matrix leaves free.
     state_hashes = StateHashes(ds) if state else None
     t = time.perf_counter()
     grid = (build_price_grid(prices, ds.label("prices"), spool=spool if state else None)
