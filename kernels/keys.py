@@ -10,12 +10,17 @@ goes through a small per-chunk lookup ``m`` (dictionary index -> code of the who
 Quotients by a step are taken in floating point and checked exactly in integers (an integer
 division costs tens of cycles a row); a value the float path cannot place exactly falls back to
 the integer division, so every result is exact.
+
+A large chunk is checked by :func:`mark_keys_parts_nb` in parallel parts of rows, each marking
+its own bitmap (so no two threads write one word); a key marked by two parts, or by a part and
+an earlier chunk, is a duplicate found when the bitmaps are merged into ``seen``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from daix.kernels.options import jit
+from daix.kernels.options import jit, jit_parallel
+from numba import prange
 
 
 @jit
@@ -95,3 +100,35 @@ def mark_keys_nb(seen, c0, m0, lo0, st0, c1, m1, lo1, st1, w1, c2, m2, lo2, st2,
             return i
         seen[word] |= bit
     return -1
+
+
+@jit_parallel
+def mark_keys_parts_nb(seen, c0, m0, lo0, st0, c1, m1, lo1, st1, w1, c2, m2, lo2, st2, w2,
+                       ncols, parts):
+    """:func:`mark_keys_nb` of one chunk in ``parts`` parallel parts of its rows: whether some
+    key of the chunk is marked twice (within it, or already in ``seen``); ``seen`` then holds
+    the chunk's keys too. (Which row repeats is not told: the caller lists duplicates by
+    sorting.)"""
+    n = c0.shape[0]
+    words = seen.shape[0]
+    own = np.zeros((parts, words), dtype=np.uint64)
+    hit = np.zeros(parts, dtype=np.bool_)
+    for k in prange(parts):
+        i0 = n * k // parts
+        i1 = n * (k + 1) // parts
+        hit[k] = mark_keys_nb(own[k], c0[i0:i1], m0, lo0, st0, c1[i0:i1], m1, lo1, st1, w1,
+                              c2[i0:i1], m2, lo2, st2, w2, ncols) >= 0
+    if hit.any():
+        return True
+    blocks = max(1, min(64, words // 4096))
+    twice = np.zeros(blocks, dtype=np.bool_)
+    for b in prange(blocks):
+        for w in range(words * b // blocks, words * (b + 1) // blocks):
+            acc = seen[w]
+            for k in range(parts):
+                x = own[k, w]
+                if acc & x:
+                    twice[b] = True
+                acc |= x
+            seen[w] = acc
+    return twice.any()

@@ -14,7 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from daix.kernels.grid import mark_used_nb, span_and_used_nb
-from daix.kernels.keys import divisible_nb, first_duplicate_nb, mark_keys_nb
+from daix.kernels.keys import (
+    divisible_nb,
+    first_duplicate_nb,
+    mark_keys_nb,
+    mark_keys_parts_nb,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import first_duplicate_naive, hourly_span_naive, price_grid_naive, used_codes_naive
@@ -107,6 +112,50 @@ def test_mark_keys_kernel_by_hand():
     # A second chunk with key (1, code 0) = 2 again: its row 1.
     assert mark_keys_nb(seen, ts[:2], empty, T0, HOUR, np.array([0, 0], np.int8), empty, 0, 1,
                         2, ts, empty, 0, 1, 1, 2) == 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 3)), max_size=60),
+       st.lists(st.tuples(st.integers(0, 9), st.integers(0, 3)), min_size=1, max_size=60),
+       st.integers(1, 5))
+def test_mark_keys_in_parallel_parts_matches_reference(before, rows, parts):
+    # A chunk checked in parts, after an earlier chunk marked ``before``: a duplicate within
+    # a part, across parts or against the earlier chunk is found, as the reference finds it.
+    def cols(keys):
+        hours = np.array([T0 + h * HOUR for h, _ in keys], dtype=np.int64)
+        return hours, np.array([a for _, a in keys], dtype=np.int32)
+
+    empty = np.zeros(0, dtype=np.int64)
+    seen = np.zeros(1, dtype=np.uint64)  # 10 hours x 4 assets = 40 cells
+    first = first_duplicate_naive(before)
+    if before and first == -1:
+        ts, asset = cols(before)
+        assert mark_keys_nb(seen, ts, empty, T0, HOUR, asset, empty, 0, 1, 4, ts, empty, 0,
+                            1, 1, 2) == -1
+    elif before:
+        return  # the earlier chunk itself has a duplicate: covered by the serial kernel
+    ts, asset = cols(rows)
+    found = mark_keys_parts_nb(seen, ts, empty, T0, HOUR, asset, empty, 0, 1, 4, ts, empty, 0,
+                               1, 1, 2, parts)
+    assert found == (first_duplicate_naive(before + rows) != -1)
+    if not found:  # every key of both chunks is marked, and nothing else
+        cells = {h * 4 + a for h, a in before + rows}
+        assert int(seen[0]) == sum(1 << c for c in cells)
+
+
+def test_check_unique_of_large_chunks_runs_in_parts(monkeypatch):
+    # Chunks of more than 2 * PARALLEL_KEY_ROWS rows go through the parallel kernel; the
+    # duplicate (row 7 repeats row 2, in another part) is found and listed.
+    import daix.io
+
+    monkeypatch.setattr(daix.io, "PARALLEL_KEY_ROWS", 2)
+    monkeypatch.setattr(daix.io, "numba_threads", lambda: 4)
+    rows = [(T0 + h * HOUR, a, "1h", 1.0) for h in range(4) for a in ("A", "B")]
+    check_unique(chunked_prices(rows, []), ("ts", "asset", "window"), "prices")
+    rows[7] = rows[2]
+    with pytest.raises(InputError, match="1 key") as info:
+        check_unique(chunked_prices(rows, []), ("ts", "asset", "window"), "prices")
+    assert [r.split(":")[0] for r in info.value.rows] == ["row 3", "row 8"]
 
 
 def test_divisible_and_quotients_are_exact_for_large_values():

@@ -410,13 +410,14 @@ class _KeyColumn:
 
 
 def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
-    """Row of a duplicated key via ``daix.kernels.keys`` when the key space is dense enough to
-    count (at most 16 cells, 2 bytes of bitmap, a row), -1 when there is none, None when it
-    cannot be counted."""
+    """A row at or before the first duplicated key (of a large chunk checked in parallel: the
+    chunk's first row) via ``daix.kernels.keys`` when the key space is dense enough to count
+    (at most 16 cells, 2 bytes of bitmap, a row), -1 when there is none, None when it cannot
+    be counted."""
     import numpy as np
 
     from daix import memory
-    from daix.kernels.keys import divisible_nb, mark_keys_nb, min_max_nb
+    from daix.kernels.keys import divisible_nb, mark_keys_nb, mark_keys_parts_nb, min_max_nb
 
     if len(cols) > 3:
         return None
@@ -449,13 +450,35 @@ def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
     (k0, m0, lo0, st0, _), (k1, m1, lo1, st1, w1), (k2, m2, lo2, st2, w2) = args
     seen = memory.zeros((span + 63) // 64, np.uint64)  # one bit a key
     offset = 0
+    threads = numba_threads()
     for j in range(len(k0)):
-        row = mark_keys_nb(seen, k0[j], m0[j], lo0, st0, k1[j], m1[j], lo1, st1, w1, k2[j],
-                           m2[j], lo2, st2, w2, len(cols))
-        if row >= 0:
-            return offset + int(row)
+        parts = min(threads, len(k0[j]) // PARALLEL_KEY_ROWS)
+        if parts > 1:  # a large chunk: parts of its rows in parallel, each its own bitmap
+            if mark_keys_parts_nb(seen, k0[j], m0[j], lo0, st0, k1[j], m1[j], lo1, st1, w1,
+                                  k2[j], m2[j], lo2, st2, w2, len(cols), parts):
+                return offset
+        else:
+            row = mark_keys_nb(seen, k0[j], m0[j], lo0, st0, k1[j], m1[j], lo1, st1, w1, k2[j],
+                               m2[j], lo2, st2, w2, len(cols))
+            if row >= 0:
+                return offset + int(row)
         offset += len(k0[j])
     return -1
+
+
+#: Chunks of at least twice this many rows are checked for duplicate keys in parallel parts.
+PARALLEL_KEY_ROWS = 1 << 20
+
+
+def numba_threads() -> int:
+    """The threads a parallel kernel runs on (1 when parallel kernels are turned off)."""
+    from daix.kernels.options import PARALLEL
+
+    if not PARALLEL:
+        return 1
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _mask(n: int, rows):
