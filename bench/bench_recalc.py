@@ -106,6 +106,7 @@ class StageClock:
         ("daix.engine.single", "single_levels", "single asset"),
         ("daix.engine.outputs", "build_tables", "build tables"),
         ("daix.engine.recalc_plan", "_load_previous", "read previous output"),
+        ("daix.engine.recalc_plan", "_previous_tables", "read previous output"),
         ("daix.engine.recalc_plan", "_kept_grid", "kept price matrices"),
         ("daix.engine.recalc_plan", "_resume", "which reviews rerun"),
         ("daix.engine.recalc", "_merge", "merge with previous"),
@@ -250,7 +251,8 @@ def full_run(data: Path, out: Path, split: dict | None = None):
     from daix.engine.backfill import backfill
 
     t0 = time.perf_counter()
-    result = backfill(data)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = backfill(data, spool=out.parent)  # as ``daix backfill --out`` does
     t1 = time.perf_counter()
     outputs.write_backfill(result, out)
     if split is not None:

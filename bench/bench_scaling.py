@@ -87,7 +87,7 @@ def child(data: str, warm: str, out: str) -> dict[str, Any]:
     gc.collect()
     reset = reset_peak_rss()
     t0 = time.perf_counter()
-    result = backfill(data)
+    result = backfill(data, spool=out)  # as ``daix backfill --out`` does
     t1 = time.perf_counter()
     write_backfill(result, Path(out) / "out")
     t2 = time.perf_counter()

@@ -26,7 +26,9 @@ from daix.io import DataSet
 
 
 def _load_previous(previous: Path):
-    import pyarrow.parquet as pq
+    """(manifest, kept state hashes, future of :func:`_previous_tables`): the previous output's
+    tables and baskets are read in a background thread while the new inputs are digested."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from daix.engine.state import read_state
 
@@ -36,14 +38,26 @@ def _load_previous(previous: Path):
     if not (state / "hashes.parquet").exists():
         raise InputError(f"{previous} has no state/ (written by daix backfill): cannot recalc")
     manifest = json.loads((previous / "manifest.json").read_text())
+    kept = read_state(state)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-previous")
+    tables = pool.submit(_previous_tables, previous)
+    pool.shutdown(wait=False)
+    return manifest, kept, tables
+
+
+def _previous_tables(previous: Path):
+    """(levels, constituents and reviews by name, baskets, review rows, reads or None) of
+    the previous output."""
+    import pyarrow.parquet as pq
+
+    state = previous / "state"
     tables = {n: pq.read_table(previous / f"{n}.parquet")
               for n in ("levels", "constituents", "reviews")}
-    kept = read_state(state)
     baskets = pq.read_table(state / "baskets.parquet")
     rows = pq.read_table(state / "rows.parquet")
     reads = (pq.read_table(state / "reads.parquet") if (state / "reads.parquet").exists()
              else None)
-    return manifest, tables, kept, baskets, rows, reads
+    return tables, baskets, rows, reads
 
 
 def restore_books(books: dict, reached: dict[str, float], baskets, rows) -> dict[str, int]:
@@ -209,7 +223,7 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
 
     t0 = time.perf_counter()
     previous = Path(previous)
-    manifest, prev_tables, kept, baskets, rows, prev_reads = _load_previous(previous)
+    manifest, kept, pending = _load_previous(previous)
     params = manifest["parameters"]
     derived = bool(params.get("derived_prices"))
     defs = select_indices(params.get("indices"), None)
@@ -237,6 +251,7 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
         grid_source = {}
     timings["read_prices"] = time.perf_counter() - t
     _reach_span(reached, defs, manifest.get("data", {}), grid)
+    prev_tables, baskets, rows, prev_reads = pending.result()
     resume = _resume(reached, changes, defs, update, grid, touched, prev_reads)
     plan = Plan(previous, manifest, params, defs, ds, update, prev_tables, baskets, rows,
                 prev_reads, reached, resume, grid, grid_source, hashes, timings,
