@@ -28,3 +28,12 @@ def jit(func=None, **extra):
 def jit_parallel(func=None, **extra):
     """``jit`` with ``parallel=True`` for kernels whose outer loop is ``prange``."""
     return jit(func, parallel=PARALLEL, **extra)
+
+
+def threads() -> int:
+    """The threads a parallel kernel runs on (1 when parallel kernels are turned off)."""
+    if not PARALLEL:
+        return 1
+    import numba
+
+    return int(numba.get_num_threads())

@@ -1,17 +1,22 @@
 """Small input tables and readers of backfill results for the hand-worked edge tests of the
 multi-asset families (SPEC §3-§8): instants from ISO text, hourly price paths, and the
-``prices``, ``supply``, ``lists`` and ``deletions`` tables of SPEC §6.1."""
+``prices``, ``supply``, ``lists`` and ``deletions`` tables of SPEC §6.1; for the recalc tests
+(SPEC §7), a prices file in many row groups and a price correction of one day."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 TS = pa.timestamp("ns", tz="UTC")
 HOUR = 3_600 * 10**9
 M = 1e6
+#: Rows per row group of :func:`write_groups`.
+ROWS_PER_GROUP = 20_000
 
 
 # --- instants and price paths ----------------------------------------------------------------
@@ -105,3 +110,30 @@ def actions_by_asset(result, index: str, month: str) -> dict[str, list[str]]:
                 and r["action"] in ("add", "keep", "delete")):
             out.setdefault(r["asset"], []).append(r["action"])
     return out
+
+
+# --- prices files in row groups and corrections of them (recalc, SPEC §7.2) --------------------
+
+
+def write_groups(table: pa.Table, path: Path) -> None:
+    """``table`` written in row groups of ``ROWS_PER_GROUP`` rows, with fixed writer settings
+    (so unchanged row groups come out byte for byte the same)."""
+    with pq.ParquetWriter(path, table.schema, compression="zstd",
+                          use_dictionary=["ts", "asset", "window"]) as w:
+        for at_row in range(0, table.num_rows, ROWS_PER_GROUP):
+            w.write_table(table.slice(at_row, ROWS_PER_GROUP))
+
+
+def scale_rows(prices: pa.Table, asset: str, window: str, day_ns: int, factor: float,
+               value: float | None = None) -> tuple[pa.Table, int]:
+    """``prices`` with one day (from ``day_ns``) of ``asset``'s ``window`` fixes times
+    ``factor`` (or set to ``value``), and how many rows that was."""
+    ts = prices.column("ts").cast(pa.int64()).to_numpy()
+    hit = ((ts >= day_ns) & (ts < day_ns + 24 * HOUR)
+           & (prices.column("asset").cast(pa.string()).to_numpy(zero_copy_only=False) == asset)
+           & (prices.column("window").cast(pa.string()).to_numpy(zero_copy_only=False)
+              == window))
+    price = prices.column("price").to_numpy(zero_copy_only=False).copy()
+    price[hit] = price[hit] * factor if value is None else value
+    return prices.set_column(prices.schema.get_field_index("price"), "price",
+                             pa.array(price)), int(hit.sum())

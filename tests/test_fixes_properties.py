@@ -172,7 +172,7 @@ def _fast_paths(mp: pytest.MonkeyPatch, parts: int = 3, keys: int = 2) -> None:
     mp.setattr("daix.fixes.PARALLEL_ROWS", 0)
     mp.setattr("daix.fixes.SORT_KEYS", keys)
     mp.setattr("daix.fixes_input.PARALLEL_ENCODE_ROWS", 1)
-    mp.setattr("daix.fixes_input._threads", lambda: parts)
+    mp.setattr("daix.kernels.options.threads", lambda: parts)
 
 
 @_SETTINGS
@@ -243,7 +243,7 @@ def test_text_encoding_matches_arrow(values, ranges):
     want = pa.array(values, pa.string()).dictionary_encode()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("daix.fixes_input.PARALLEL_ENCODE_ROWS", 1)
-        mp.setattr("daix.fixes_input._threads", lambda: ranges)
+        mp.setattr("daix.kernels.options.threads", lambda: ranges)
         codes, dictionary = _column_codes(values)
     assert dictionary == want.dictionary.to_pylist()
     assert codes.tolist() == want.indices.to_pylist()

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from scenarios import HOUR, scale_rows, write_groups
 
 from daix.cli import main
 from daix.engine.backfill import backfill
@@ -26,17 +27,6 @@ from daix.engine.grid_store import load_grid
 from daix.engine.outputs import write_backfill
 from daix.engine.recalc import recalc, write_recalc
 from daix.synth import synthesize
-
-HOUR = 3_600_000_000_000
-ROWS_PER_GROUP = 20_000
-
-
-def write_groups(table, path: Path) -> None:
-    """``table`` in row groups of ``ROWS_PER_GROUP`` rows (unchanged groups stay identical)."""
-    with pq.ParquetWriter(path, table.schema, compression="zstd",
-                          use_dictionary=["ts", "asset", "window"]) as w:
-        for at in range(0, table.num_rows, ROWS_PER_GROUP):
-            w.write_table(table.slice(at, ROWS_PER_GROUP))
 
 
 @pytest.fixture(scope="module")
@@ -108,26 +98,13 @@ def test_a_state_written_from_memory_has_a_file_per_window(data, tmp_path):
         assert same_matrix(kept.matrices[w], result.grid.matrices[w])
 
 
-def scaled(prices, asset: str, window: str, day: int, factor: float):
-    """``prices`` with one day of ``asset``'s ``window`` fixes times ``factor``."""
-    ts = prices.column("ts").cast(pa.int64()).to_numpy()
-    hit = ((ts >= day) & (ts < day + 24 * HOUR)
-           & (prices.column("asset").cast(pa.string()).to_numpy(zero_copy_only=False) == asset)
-           & (prices.column("window").cast(pa.string()).to_numpy(zero_copy_only=False)
-              == window))
-    price = prices.column("price").to_numpy(zero_copy_only=False).copy()
-    price[hit] *= factor
-    return prices.set_column(prices.schema.get_field_index("price"), "price",
-                             pa.array(price)), int(hit.sum())
-
-
 def test_recalc_restarts_from_a_spooled_state(data, tmp_path):
     out = tmp_path / "out"
     write_backfill(backfill(data, spool=tmp_path), out)
     prices = pq.read_table(data / "prices.parquet")
     ts = prices.column("ts").cast(pa.int64()).to_numpy()
     day = int(np.median(ts)) // (24 * HOUR) * (24 * HOUR)
-    edited, n = scaled(prices, "BTC", "15m", day, 1.01)
+    edited, n = scale_rows(prices, "BTC", "15m", day, 1.01)
     assert n >= 20
     new = tmp_path / "new"
     shutil.copytree(data, new)

@@ -149,7 +149,7 @@ def test_check_unique_of_large_chunks_runs_in_parts(monkeypatch):
     import daix.io
 
     monkeypatch.setattr(daix.io, "PARALLEL_KEY_ROWS", 2)
-    monkeypatch.setattr(daix.io, "numba_threads", lambda: 4)
+    monkeypatch.setattr("daix.kernels.options.threads", lambda: 4)
     rows = [(T0 + h * HOUR, a, "1h", 1.0) for h in range(4) for a in ("A", "B")]
     check_unique(chunked_prices(rows, []), ("ts", "asset", "window"), "prices")
     rows[7] = rows[2]

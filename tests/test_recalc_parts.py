@@ -17,6 +17,7 @@ from daix.kernels.grid import patch_hourly_nb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive import patch_grid_naive, range_digest_naive
+from scenarios import ROWS_PER_GROUP, scale_rows, write_groups
 
 from daix.engine.backfill import backfill
 from daix.engine.changes import update_state
@@ -28,7 +29,6 @@ from daix.io import DataSet
 from daix.synth import synthesize
 
 HOUR = 3_600_000_000_000
-ROWS_PER_GROUP = 20_000
 
 
 # --- the digest kernel against its reference -------------------------------------------------
@@ -106,15 +106,6 @@ def test_patch_kernel_matches_reference(price):
 # --- a data set whose prices file has many row groups -----------------------------------------
 
 
-def write_groups(table, path: Path) -> None:
-    """``table`` written in row groups of ``ROWS_PER_GROUP`` rows, with fixed writer settings
-    (so unchanged row groups come out byte for byte the same)."""
-    with pq.ParquetWriter(path, table.schema, compression="zstd",
-                          use_dictionary=["ts", "asset", "window"]) as w:
-        for at in range(0, table.num_rows, ROWS_PER_GROUP):
-            w.write_table(table.slice(at, ROWS_PER_GROUP))
-
-
 @pytest.fixture(scope="module")
 def grouped(tmp_path_factory):
     """(root, data, previous output, prices table): 24 assets over 1.6 years."""
@@ -143,18 +134,6 @@ def corrected(grouped, name: str, edit) -> Path:
     new = fresh_copy(data, root / name)
     write_groups(edit(prices), new / "prices.parquet")
     return new
-
-
-def scale_rows(prices, asset: str, window: str, day: int, factor: float, value=None):
-    ts = prices.column("ts").cast(pa.int64()).to_numpy()
-    hit = ((ts >= day) & (ts < day + 24 * HOUR)
-           & (prices.column("asset").cast(pa.string()).to_numpy(zero_copy_only=False) == asset)
-           & (prices.column("window").cast(pa.string()).to_numpy(zero_copy_only=False)
-              == window))
-    price = prices.column("price").to_numpy(zero_copy_only=False).copy()
-    price[hit] = price[hit] * factor if value is None else value
-    return prices.set_column(prices.schema.get_field_index("price"), "price",
-                             pa.array(price)), int(hit.sum())
 
 
 def middle(prices) -> int:

@@ -214,10 +214,10 @@ class TradeSource:
         and the codes of later ranges renumbered, which gives the codes and the order of first
         appearance of one pass over the whole column.
         """
-        from daix.kernels.options import PARALLEL
+        from daix.kernels import options
 
         k = _kernel()
-        threads = _threads() if PARALLEL and n >= PARALLEL_ENCODE_ROWS else 1
+        threads = options.threads() if n >= PARALLEL_ENCODE_ROWS else 1
         bounds = [n * j // threads for j in range(threads + 1)]
         buffers = {name: _string_buffers(col) for name, col in columns.items()}
         codes = {name: self._code_buffer(name, n) for name in columns}
@@ -294,12 +294,6 @@ def _merge_dictionaries(columns: dict, tasks: list, firsts: list):
         if (remap != np.arange(len(remap))).any():
             remaps.append((name, remap, lo, hi))
     return {name: list(seen) for name, seen in index.items()}, remaps
-
-
-def _threads() -> int:
-    import numba
-
-    return numba.get_num_threads()
 
 
 def _string_buffers(col):

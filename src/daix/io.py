@@ -417,6 +417,7 @@ def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
     import numpy as np
 
     from daix import memory
+    from daix.kernels import options
     from daix.kernels.keys import divisible_nb, mark_keys_nb, mark_keys_parts_nb, min_max_nb
 
     if len(cols) > 3:
@@ -450,7 +451,7 @@ def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
     (k0, m0, lo0, st0, _), (k1, m1, lo1, st1, w1), (k2, m2, lo2, st2, w2) = args
     seen = memory.zeros((span + 63) // 64, np.uint64)  # one bit a key
     offset = 0
-    threads = numba_threads()
+    threads = options.threads()
     for j in range(len(k0)):
         parts = min(threads, len(k0[j]) // PARALLEL_KEY_ROWS)
         if parts > 1:  # a large chunk: parts of its rows in parallel, each its own bitmap
@@ -469,16 +470,6 @@ def _dense_first_duplicate(cols: list[_KeyColumn], n: int) -> int | None:
 #: Chunks of at least twice this many rows are checked for duplicate keys in parallel parts.
 PARALLEL_KEY_ROWS = 1 << 20
 
-
-def numba_threads() -> int:
-    """The threads a parallel kernel runs on (1 when parallel kernels are turned off)."""
-    from daix.kernels.options import PARALLEL
-
-    if not PARALLEL:
-        return 1
-    import numba
-
-    return int(numba.get_num_threads())
 
 
 def _mask(n: int, rows):
