@@ -143,6 +143,23 @@ def test_a_failed_backfill_leaves_no_spooled_file(data, tmp_path, monkeypatch):
     assert spool_files(tmp_path) == []
 
 
+def test_a_failed_spool_write_fails_the_output_and_leaves_nothing(data, tmp_path,
+                                                                 monkeypatch):
+    # The matrices are saved in the background; an error there (a full disk) surfaces when
+    # state/ links the file, and neither the file nor a partial output is left.
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np.lib.format, "write_array", full_disk)
+    result = backfill(data, spool=tmp_path)
+    monkeypatch.undo()
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        write_backfill(result, out)
+    assert spool_files(tmp_path) == [] and not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
 def test_cli_backfill_links_its_matrices_and_leaves_nothing_beside(data, tmp_path):
     out = tmp_path / "runs" / "out"
     out.parent.mkdir()

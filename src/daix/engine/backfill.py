@@ -60,9 +60,9 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     (ISO strings or ns) limit the levels returned; ``hourly`` computes every whole UTC hour
     with the official baskets and divisors (SPEC §5); ``state`` hashes the inputs for the
     ``state/`` a later recalc restarts from (SPEC §7). ``spool`` (a directory on the file system
-    of the output to come) builds the hourly price matrices in a file there, which
-    :func:`daix.engine.outputs.write_backfill` links into ``state/`` instead of writing them
-    again; the file is removed with the result.
+    of the output to come): the hourly price matrices are saved to a file there while the
+    reviews run, which :func:`daix.engine.outputs.write_backfill` links into ``state/``
+    instead of writing them then; the file is removed with the result.
     """
     from daix import progress
     from daix.engine.outputs import InputHashes, build_tables, manifest_for

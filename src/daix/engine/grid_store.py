@@ -2,9 +2,10 @@
 
 A backfill saves each window's dense matrix (:class:`daix.engine.market.PriceGrid`) as a NumPy
 file beside its asset list and counts: one ``grid_<window>.npy`` per window or, when the grid
-was built in a file (``backfill(spool=...)``, as the CLI does), that file linked as
-``grid.npy``, every window in one ``(windows, rows, assets)`` array. ``grid.json`` says which
-file and slot holds each window (``files``; an older output without it has a file per window).
+was saved to a file while the run went on (``backfill(spool=...)``, as the CLI does), that
+file linked as ``grid.npy``, every window in one ``(windows, rows, assets)`` array.
+``grid.json`` says which file and slot holds each window (``files``; an older output without
+it has a file per window).
 
 A recalc whose price correction changed only the prices of some row groups (same instants,
 assets and windows, row for row) maps the kept matrices copy-on-write, lays the corrected row
@@ -63,7 +64,7 @@ def save_grid(grid: PriceGrid, state: Path, kept: dict[str, KeptMatrix] | None =
     changed cells (unless they are many: then the matrix is written whole)."""
     kept = kept or {}
     files: dict[str, list] = {}
-    stacked = grid.file if grid.file is not None and grid.file[0].exists() else None
+    stacked = grid.spooled()  # waits for the file to be written
     if stacked is not None and not kept:  # built in a file: link it, write nothing again
         link_or_copy(stacked[0], state / STACKED)
         files = {w: [STACKED, k] for k, w in enumerate(stacked[1])}

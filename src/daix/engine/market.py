@@ -15,6 +15,7 @@ import secrets
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,14 +33,25 @@ class PriceGrid:
     n_rows: int
     matrices: dict[str, np.ndarray]  # window -> float64[T, A]
     counts: dict[str, int] = field(default_factory=dict)  # manifest counts (SPEC §8.2)
-    #: (path, windows): a ``.npy`` file whose ``(windows, rows, assets)`` array the matrices of
-    #: ``windows`` are views of (:func:`build_price_grid` with ``spool``); None: in memory.
+    #: (path, windows): a ``.npy`` file holding a copy of the ``(windows, rows, assets)`` array
+    #: the matrices of ``windows`` are views of (:func:`build_price_grid` with ``spool``),
+    #: being written while ``writing`` runs (:meth:`spooled`); None: in memory only.
     file: tuple | None = None
+    writing: Any = field(default=None, repr=False, compare=False)  # a Future, or None
     _filled: dict[str, np.ndarray] = field(default_factory=dict)
     _fresh: dict[str, np.ndarray] = field(default_factory=dict)  # set with ``_filled``
 
     def __post_init__(self) -> None:
         self.asset_index: dict[str, int] = {a: i for i, a in enumerate(self.assets)}
+
+    def spooled(self) -> tuple | None:
+        """:attr:`file` once it is completely written (waits for the writer; raises its
+        error), or None when the grid was not spooled or its file is gone."""
+        if self.writing is not None:
+            self.writing.result()
+        if self.file is None or not self.file[0].exists():
+            return None
+        return self.file
 
     @property
     def grid_end(self) -> int:
@@ -149,8 +161,9 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     UTC hour are counted (``off_grid``); unusable prices on the grid are counted
     (``bad_price``) and left NaN.
     The table is read chunk by chunk as it is held (no combined copy of a column); a null
-    ``ts`` is off the grid. With ``spool`` (a directory) the matrices are built in a file there
-    (:func:`spool_matrices`), which ``state/`` can then link instead of writing it again.
+    ``ts`` is off the grid. With ``spool`` (a directory) the matrices are also saved to a file
+    there, in the background (:func:`spool_matrices`), which ``state/`` can then link instead
+    of writing them again.
     """
     from daix.kernels.grid import scatter_hourly_nb, span_and_used_nb
 
@@ -180,10 +193,7 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     from daix import memory
 
     shape = (len(windows), n_rows, len(assets))
-    if spool is not None:
-        out, path = spool_matrices(spool, shape)
-    else:
-        out, path = memory.full(shape, np.nan), None  # pages reused
+    out = memory.full(shape, np.nan)  # pages reused
     used = bad = off = 0
     for k in range(len(batches)):
         u, b, o = scatter_hourly_nb(ts[k], win.indices[k], wslots[win.which[k]],
@@ -193,17 +203,25 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
               "off_grid": int(off)}
     matrices = {w: out[k] for k, w in enumerate(windows)}
     grid = PriceGrid(list(assets), int(lo), n_rows, matrices, counts)
-    if path is not None:
+    if spool is not None:
+        path, grid.writing = spool_matrices(spool, out)
         grid.file = (path, tuple(windows))
         # The file goes with the grid (a hard link made by ``state/`` keeps its data).
         weakref.finalize(grid, _unlink_quietly, path)
     return grid
 
 
-def spool_matrices(spool, shape: tuple[int, int, int]) -> tuple[np.ndarray, Path]:
-    """A NaN-filled float64 array of ``shape`` mapped from a new ``.npy`` file in the directory
-    ``spool`` (the file's pages are the array's memory, so keeping it needs no second write);
-    (array, path)."""
+def spool_matrices(spool, array: np.ndarray) -> tuple[Path, Any]:
+    """Save ``array`` as a new ``.npy`` file in the directory ``spool``, in a background thread
+    (the write releases the GIL: it runs beside the reviews); (path, future of the write).
+
+    The matrices themselves stay in memory from Arrow's pool, whose pages a later run reuses,
+    while a file's pages are new every time; the file is what ``state/`` links. A failed
+    write removes the file and raises from the future. ``array`` must not change until the
+    write is done.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     while True:  # like tempfile.mkstemp, but with the permissions of a file np.save writes
         name = os.path.join(spool, f".daix-grid-{secrets.token_hex(8)}.npy")
         try:
@@ -211,14 +229,20 @@ def spool_matrices(spool, shape: tuple[int, int, int]) -> tuple[np.ndarray, Path
             break
         except FileExistsError:
             continue
+
+    def write() -> None:
+        try:
+            with open(name, "wb") as f:
+                np.lib.format.write_array(f, array, allow_pickle=False)
+        except BaseException:
+            _unlink_quietly(name)
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-spool")
     try:
-        mapped = np.lib.format.open_memmap(name, mode="w+", dtype=np.float64, shape=shape)
-        out = np.asarray(mapped)  # a plain ndarray over the mapping (kept alive by it)
-        out.fill(np.nan)
-    except BaseException:
-        _unlink_quietly(name)
-        raise
-    return out, Path(name)
+        return Path(name), pool.submit(write)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _unlink_quietly(path) -> None:

@@ -218,8 +218,8 @@ def write_backfill(result, out_dir: str | os.PathLike, overwrite: bool = True,
                 "baskets": "state/baskets.parquet (every basket of every index: checkpoints)",
                 "rows": "state/rows.parquet (review rows with the E that wrote them)",
                 "reads": "state/reads.parquet (the prices each review step read)",
-                "grid": "state/grid.json, state/grid_<window>.npy (hourly price matrices; "
-                        "grid_<window>.cells.npz: cells changed since)",
+                "grid": "state/grid.json, state/grid.npy or grid_<window>.npy (hourly price "
+                        "matrices; grid_<window>.cells.npz: cells changed since)",
             }
         for job in writing:
             job.result()  # raises a writer's error here, before the directory is renamed
