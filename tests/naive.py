@@ -579,3 +579,8 @@ def fresh_bits_naive(price):
                 words[a // 64] |= 1 << (a % 64)
         out.append(words)
     return out
+
+
+def fill_naive(n: int, value) -> list:
+    """``[value] * n``: what ``daix.kernels.fill.fill_nb`` writes."""
+    return [value for _ in range(n)]
