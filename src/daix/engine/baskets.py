@@ -9,6 +9,7 @@ are what ``constituents.parquet`` shows (SPEC §8.6).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,9 +37,9 @@ class Basket:
         return self.supply[asset] * self.factor[asset]
 
 
-@dataclass
-class ReviewRow:
-    """A row of ``reviews.parquet`` (SPEC §6.3)."""
+class ReviewRow(NamedTuple):
+    """A row of ``reviews.parquet`` (SPEC §6.3); a tuple, as tens of thousands are made per
+    backfill."""
 
     index: str
     review: str

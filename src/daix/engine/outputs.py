@@ -199,16 +199,16 @@ def write_backfill(result, out_dir: str | os.PathLike, overwrite: bool = True,
     import pyarrow.parquet as pq
 
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp, ThreadPoolExecutor(
-            max_workers=3, thread_name_prefix="daix-write") as pool:
-        # The three tables are encoded in threads (Arrow releases the GIL) while state/ is
-        # written here.
+            max_workers=4, thread_name_prefix="daix-write") as pool:
+        # The three tables and the Parquet files of state/ are encoded in threads (Arrow
+        # releases the GIL) while the rest of state/ is laid out here.
         writing = [pool.submit(pq.write_table, getattr(result, name), tmp / f"{name}.parquet",
                                compression="zstd")
                    for name in ("levels", "constituents", "reviews")]
         if getattr(result, "dataset", None) is not None:
             from daix.engine.state import write_state
 
-            write_state(result, result.dataset, tmp)
+            write_state(result, result.dataset, tmp, pool)
             result.manifest["state"] = {
                 "hashes": "state/hashes.parquet (content hash per input table, key, month)",
                 "part_hashes": "state/part_hashes.parquet (the same per row group of the "

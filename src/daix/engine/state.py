@@ -403,24 +403,34 @@ def kept_books(baskets, ids: set[str], asset_index: dict[str, int]) -> dict[str,
     return out
 
 
-def write_state(result, ds: DataSet, directory: Path) -> None:
+def write_state(result, ds: DataSet, directory: Path, pool=None) -> None:
     """Write ``state/`` beside the SPEC §6.3 files (inside the temporary output directory):
     the slice hashes (merged and per part, with the files' part digests), the baskets and
     review rows, what each review step read (:mod:`daix.engine.reads`), and the hourly price
-    matrices (:mod:`daix.engine.grid_store`)."""
+    matrices (:mod:`daix.engine.grid_store`). With ``pool`` (an executor) the Parquet files
+    are encoded in its threads while the baskets are laid out here; all are written when
+    this returns (or it raises a writer's error)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from daix.engine.grid_store import save_grid
 
+    writing = []
+
+    def write(table, path: Path) -> None:
+        if pool is None:
+            pq.write_table(table, path)
+        else:
+            writing.append(pool.submit(pq.write_table, table, path))
+
     state = directory / "state"
     state.mkdir(exist_ok=True)
     pending = getattr(result, "state_hashes", None)
     inputs: InputState = pending.result() if pending is not None else input_state(ds)
-    pq.write_table(inputs.merged, state / "hashes.parquet")
+    write(inputs.merged, state / "hashes.parquet")
     parts = [t.part_hashes for t in inputs.tables.values()]
     if parts:
-        pq.write_table(pa.concat_tables(parts), state / "part_hashes.parquet")
+        write(pa.concat_tables(parts), state / "part_hashes.parquet")
     (state / "parts.json").write_text(json.dumps(
         {n: (t.parts.to_json() if t.parts is not None else None)
          for n, t in inputs.tables.items()}))
@@ -434,14 +444,16 @@ def write_state(result, ds: DataSet, directory: Path) -> None:
         if kept is not None:  # a recalc: the books it did not recompute, as kept before
             baskets = pa.concat_tables([kept[0], baskets.cast(kept[0].schema)])
             rows = pa.concat_tables([kept[1], rows.cast(kept[1].schema)])
-        pq.write_table(baskets, state / "baskets.parquet")
-        pq.write_table(rows, state / "rows.parquet")
+        write(baskets, state / "baskets.parquet")
+        write(rows, state / "rows.parquet")
     reads = getattr(result, "reads", None)
     if reads is not None and "reads.parquet" not in same:
-        pq.write_table(reads, state / "reads.parquet")
+        write(reads, state / "reads.parquet")
     grid = getattr(result, "grid", None)
     if grid is not None:
         save_grid(grid, state, kept=getattr(result, "grid_source", None))
+    for job in writing:
+        job.result()
 
 
 def read_state(state: Path) -> tuple[Any, dict[str, FileParts | None], Any]:
