@@ -18,6 +18,7 @@ import numpy as np
 from daix.catalogue import CATALOGUE, FAMILIES, IndexDef, catalogue, get_index
 from daix.errors import ConfigError, InputError
 from daix.io import DataSet
+from daix.memory import gc_paused
 from daix.timeutil import NS_PER_DAY, NS_PER_HOUR
 
 
@@ -219,9 +220,13 @@ def _prices(ds: DataSet):
     return fixes.filter(ok).select(["ts", "asset", "window", "price"]), True, report
 
 
+@gc_paused()
 def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None,
                 reads=None) -> dict[str, Any]:
     """Every review of every multi-asset index in ``defs``, family by family (SPEC §4).
+
+    The cycle collector is paused meanwhile: the reviews make many small dicts and rows and
+    no cycles, and its passes over them took a sixth of the time.
 
     ``restore`` (recalc, SPEC §7.2) fills books with kept baskets and returns, per restored
     index, the instant from which its events run again (:data:`daix.engine.reads.FINAL` or
