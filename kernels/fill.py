@@ -1,4 +1,4 @@
-"""Fill a large new array on every core (``daix.memory.mapped_full``): each thread writes, and so
+"""Fill a large new array on every core (``daix.memory.full``): each thread writes, and so
 first touches, its own share of the pages."""
 
 from __future__ import annotations

@@ -215,10 +215,10 @@ def spool_matrices(spool, array: np.ndarray) -> tuple[Path, Any]:
     """Save ``array`` as a new ``.npy`` file in the directory ``spool``, in a background thread
     (the write releases the GIL: it runs beside the reviews); (path, future of the write).
 
-    The matrices themselves stay in memory from Arrow's pool, whose pages a later run reuses,
-    while a file's pages are new every time; the file is what ``state/`` links. A failed
-    write removes the file and raises from the future. ``array`` must not change until the
-    write is done.
+    The matrices themselves stay in memory (:mod:`daix.memory`, whose pages a later run
+    reuses, while a file's pages are new every time); the file is what ``state/`` links. A
+    failed write removes the file and raises from the future. ``array`` must not change until
+    the write is done.
     """
     from concurrent.futures import ThreadPoolExecutor
 
