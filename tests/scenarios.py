@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 TS = pa.timestamp("ns", tz="UTC")
@@ -83,7 +84,37 @@ def deletions_table(rows: list[tuple[str, str]]) -> pa.Table:
                      "asset": [r[1] for r in rows]})
 
 
+def universe_table(rows: list[tuple[str, str, str, bool, bool]]) -> pa.Table:
+    """(review month, asset, class, liquidity_pass, new_entrant); all Total Cap members."""
+    return pa.table({"review": [r[0] for r in rows], "asset": [r[1] for r in rows],
+                     "total_cap": [True] * len(rows), "class": [r[2] for r in rows],
+                     "liquidity_pass": [r[3] for r in rows], "new_entrant": [r[4] for r in rows]})
+
+
+def volume_table(assets: list[str], first: str, last: str, rule) -> pa.Table:
+    """Daily USD volume: ``rule(asset, date)`` gives the value, or None for no row."""
+    dates, names, usd = [], [], []
+    d, stop = day(first), day(last)
+    while d <= stop:
+        for a in assets:
+            v = rule(a, d)
+            if v is not None:
+                dates.append(d)
+                names.append(a)
+                usd.append(float(v))
+        d += dt.timedelta(days=1)
+    return pa.table({"date": pa.array(dates, pa.date32()), "asset": names, "volume_usd": usd})
+
+
 # --- reading results -----------------------------------------------------------------------------
+def levels_of(result, index: str) -> dict[int, tuple[float, float, str]]:
+    """ns -> (level, divisor, status) of one index."""
+    lv = result.levels.filter(pc.equal(result.levels.column("index"), index))
+    ts = lv.column("ts").cast("int64").to_pylist()
+    return dict(zip(ts, zip(lv.column("level").to_pylist(), lv.column("divisor").to_pylist(),
+                            lv.column("status").to_pylist(), strict=True), strict=True))
+
+
 def basket_rows(result, index: str, effective: str) -> list[dict]:
     return [r for r in result.constituents.to_pylist()
             if r["index"] == index and r["effective"] == at(effective)]

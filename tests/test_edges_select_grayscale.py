@@ -33,7 +33,6 @@ import math
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from scenarios import (
     M,
@@ -44,11 +43,14 @@ from scenarios import (
     deletions_table,
     effectives,
     hour_grid,
+    levels_of,
     lists_table,
     ns,
     prices_table,
     step,
     supply_table,
+    universe_table,
+    volume_table,
 )
 
 from daix.engine.backfill import backfill
@@ -56,39 +58,10 @@ from daix.engine.backfill import backfill
 # --- building small data sets -------------------------------------------------------------
 
 
-def universe_table(rows: list[tuple[str, str, str, bool, bool]]) -> pa.Table:
-    """(review month, asset, class, liquidity_pass, new_entrant); all Total Cap members."""
-    return pa.table({"review": [r[0] for r in rows], "asset": [r[1] for r in rows],
-                     "total_cap": [True] * len(rows), "class": [r[2] for r in rows],
-                     "liquidity_pass": [r[3] for r in rows], "new_entrant": [r[4] for r in rows]})
-
-
 def assets_table(codes: dict[str, tuple[str, str]]) -> pa.Table:
     return pa.table({"asset": list(codes), "name": list(codes),
                      "sector": [c[0] for c in codes.values()],
                      "subsector": [c[1] for c in codes.values()]})
-
-
-def volume_table(assets: list[str], first: str, last: str, rule) -> pa.Table:
-    """Daily USD volume: ``rule(asset, date)`` gives the value, or None for no row."""
-    dates, names, usd = [], [], []
-    d, stop = day(first), day(last)
-    while d <= stop:
-        for a in assets:
-            v = rule(a, d)
-            if v is not None:
-                dates.append(d)
-                names.append(a)
-                usd.append(float(v))
-        d += dt.timedelta(days=1)
-    return pa.table({"date": pa.array(dates, pa.date32()), "asset": names, "volume_usd": usd})
-
-
-def levels_of(result, index: str) -> dict[int, tuple[float, float, str]]:
-    lv = result.levels.filter(pc.equal(result.levels.column("index"), index))
-    ts = lv.column("ts").cast("int64").to_pylist()
-    return dict(zip(ts, zip(lv.column("level").to_pylist(), lv.column("divisor").to_pylist(),
-                            lv.column("status").to_pylist(), strict=True), strict=True))
 
 
 def reasons(result, index: str, month: str, asset: str) -> str:

@@ -18,56 +18,16 @@ Instants (SPEC §4.1, Custom rows, 10:00 UTC, Sunday to Friday):
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from scenarios import TS, at, effectives, hour_grid, ns, prices_table, step, supply_table
 
 from daix.engine.backfill import backfill
 
-TS = pa.timestamp("ns", tz="UTC")
-HOUR = 3_600 * 10**9
-
 
 # --- building small data sets -------------------------------------------------------------
-def ns(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) * 10**9
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def hour_grid(start: str, end: str) -> np.ndarray:
-    return np.arange(ns(start), ns(end) + 1, HOUR, dtype=np.int64)
-
-
-def step(t: np.ndarray, base: float, *changes: tuple[str, float]) -> np.ndarray:
-    out = np.full(len(t), float(base))
-    for when, value in changes:
-        out[t >= ns(when)] = value
-    return out
-
-
-def prices_table(t: np.ndarray, series: dict[str, np.ndarray]) -> pa.Table:
-    ts, asset, price = [], [], []
-    for a, p in series.items():
-        ok = np.isfinite(p)
-        ts.append(t[ok])
-        price.append(p[ok])
-        asset += [a] * int(ok.sum())
-    return pa.table({"ts": pa.array(np.concatenate(ts), TS), "asset": asset,
-                     "window": ["15m"] * len(asset), "price": np.concatenate(price)})
-
-
-def supply_table(rows: list[tuple[str, str, float]]) -> pa.Table:
-    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS),
-                     "asset": [r[1] for r in rows],
-                     "circulating_supply": [float(r[2]) for r in rows]})
-
-
 def universe_table(month: str, assets: list[str], not_total_cap: tuple[str, ...] = ()
                    ) -> pa.Table:
     n = len(assets)
@@ -88,11 +48,6 @@ def level_at(result, index: str, when: str) -> tuple[float, float, str]:
 def basket(result, index: str, effective: str) -> dict[str, dict]:
     return {r["asset"]: r for r in result.constituents.to_pylist()
             if r["index"] == index and r["effective"] == at(effective)}
-
-
-def effectives(result, index: str) -> list[dt.datetime]:
-    return sorted({r["effective"] for r in result.constituents.to_pylist()
-                   if r["index"] == index})
 
 
 def rows_of(result, index: str, asset: str | None = None) -> list[dict]:

@@ -27,86 +27,28 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from scenarios import (
+    M,
+    at,
+    day,
+    hour_grid,
+    lists_table,
+    ns,
+    prices_table,
+    step,
+    supply_table,
+    universe_table,
+    volume_table,
+)
 
 from daix.engine.backfill import backfill
 
-TS = pa.timestamp("ns", tz="UTC")
-HOUR = 3_600 * 10**9
-M = 1e6
-
 
 # --- building small data sets -------------------------------------------------------------
-def ns(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) * 10**9
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def day(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
-
-
-def hour_grid(start: str, end: str) -> np.ndarray:
-    return np.arange(ns(start), ns(end) + 1, HOUR, dtype=np.int64)
-
-
-def step(t: np.ndarray, base: float, *changes: tuple[str, float]) -> np.ndarray:
-    out = np.full(len(t), float(base))
-    for when, value in changes:
-        out[t >= ns(when)] = value
-    return out
-
-
-def prices_table(t: np.ndarray, series: dict[str, np.ndarray]) -> pa.Table:
-    ts, asset, price = [], [], []
-    for a, p in series.items():
-        ok = np.isfinite(p)
-        ts.append(t[ok])
-        price.append(p[ok])
-        asset += [a] * int(ok.sum())
-    return pa.table({"ts": pa.array(np.concatenate(ts), TS), "asset": asset,
-                     "window": ["15m"] * len(asset), "price": np.concatenate(price)})
-
-
-def supply_table(rows: list[tuple[str, str, float]]) -> pa.Table:
-    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS),
-                     "asset": [r[1] for r in rows],
-                     "circulating_supply": [float(r[2]) for r in rows]})
-
-
 def assets_table(codes: dict[str, tuple[str, str]]) -> pa.Table:
     return pa.table({"asset": list(codes), "name": list(codes),
                      "sector": [c[0] for c in codes.values()],
                      "subsector": [c[1] for c in codes.values()]})
-
-
-def universe_table(rows: list[tuple[str, str, str, bool, bool]]) -> pa.Table:
-    """(review month, asset, class, liquidity_pass, new_entrant); all Total Cap members."""
-    return pa.table({"review": [r[0] for r in rows], "asset": [r[1] for r in rows],
-                     "total_cap": [True] * len(rows), "class": [r[2] for r in rows],
-                     "liquidity_pass": [r[3] for r in rows], "new_entrant": [r[4] for r in rows]})
-
-
-def lists_table(rows: list[tuple[str, str, str]]) -> pa.Table:
-    return pa.table({"review": [r[0] for r in rows], "list": [r[1] for r in rows],
-                     "asset": [r[2] for r in rows]})
-
-
-def volume_table(assets: list[str], first: str, last: str, rule) -> pa.Table:
-    """Daily USD volume: ``rule(asset, date)`` gives the value, or None for no row."""
-    dates, names, usd = [], [], []
-    d, stop = day(first), day(last)
-    while d <= stop:
-        for a in assets:
-            v = rule(a, d)
-            if v is not None:
-                dates.append(d)
-                names.append(a)
-                usd.append(float(v))
-        d += dt.timedelta(days=1)
-    return pa.table({"date": pa.array(dates, pa.date32()), "asset": names, "volume_usd": usd})
 
 
 def between(d: dt.date, first: str, last: str) -> bool:

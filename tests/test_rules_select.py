@@ -26,36 +26,23 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
+from scenarios import (
+    HOUR,
+    TS,
+    at,
+    effectives,
+    hour_grid,
+    levels_of,
+    ns,
+    step,
+    supply_table,
+)
 
 from daix.engine.backfill import backfill
 
-TS = pa.timestamp("ns", tz="UTC")
-HOUR = 3_600 * 10**9
-
 
 # --- building small data sets -------------------------------------------------------------
-def ns(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()) * 10**9
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def hour_grid(start: str, end: str) -> np.ndarray:
-    return np.arange(ns(start), ns(end) + 1, HOUR, dtype=np.int64)
-
-
-def step(t: np.ndarray, base: float, *changes: tuple[str, float]) -> np.ndarray:
-    """A price held at ``base`` that moves to each new value from the instant given."""
-    out = np.full(len(t), float(base))
-    for when, value in changes:
-        out[t >= ns(when)] = value
-    return out
-
-
 def without(t: np.ndarray, series: np.ndarray, *instants: str) -> np.ndarray:
     """The series with no fix (no row) at the given instants."""
     out = series.copy()
@@ -77,12 +64,6 @@ def prices_table(t: np.ndarray, windows: dict[str, dict[str, np.ndarray]]) -> pa
                      "price": np.concatenate(price)})
 
 
-def supply_table(rows: list[tuple[str, str, float]]) -> pa.Table:
-    return pa.table({"ts": pa.array([at(r[0]) for r in rows], TS),
-                     "asset": [r[1] for r in rows],
-                     "circulating_supply": [float(r[2]) for r in rows]})
-
-
 def universe_table(rows: list[tuple[str, str, bool]]) -> pa.Table:
     """(review month, asset, liquidity_pass); every row a benchmark Total Cap member."""
     return pa.table({"review": [r[0] for r in rows], "asset": [r[1] for r in rows],
@@ -97,21 +78,9 @@ def inclusion_table(months: dict[str, list[str]]) -> pa.Table:
                      "asset": [r[1] for r in rows]})
 
 
-def levels_of(result, index: str) -> dict[int, tuple[float, float, str]]:
-    lv = result.levels.filter(pc.equal(result.levels.column("index"), index))
-    ts = lv.column("ts").cast("int64").to_pylist()
-    return dict(zip(ts, zip(lv.column("level").to_pylist(), lv.column("divisor").to_pylist(),
-                            lv.column("status").to_pylist(), strict=True), strict=True))
-
-
 def basket(result, index: str, effective: str) -> dict[str, dict]:
     return {r["asset"]: r for r in result.constituents.to_pylist()
             if r["index"] == index and r["effective"] == at(effective)}
-
-
-def effectives(result, index: str) -> list[dt.datetime]:
-    return sorted({r["effective"] for r in result.constituents.to_pylist()
-                   if r["index"] == index})
 
 
 def actions(result, index: str, month: str) -> dict[str, list[str]]:
