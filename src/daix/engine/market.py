@@ -225,14 +225,16 @@ def spool_matrices(spool, array: np.ndarray) -> tuple[Path, Any]:
     while True:  # like tempfile.mkstemp, but with the permissions of a file np.save writes
         name = os.path.join(spool, f".daix-grid-{secrets.token_hex(8)}.npy")
         try:
-            os.close(os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
         except FileExistsError:
             continue
 
     def write() -> None:
+        # Through the descriptor opened above: once the name is removed (the grid gone, a
+        # failed run), the write goes to no file, and never creates the name again.
         try:
-            with open(name, "wb") as f:
+            with os.fdopen(fd, "wb") as f:
                 np.lib.format.write_array(f, array, allow_pickle=False)
         except BaseException:
             _unlink_quietly(name)
@@ -241,6 +243,10 @@ def spool_matrices(spool, array: np.ndarray) -> tuple[Path, Any]:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-spool")
     try:
         return Path(name), pool.submit(write)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(name)
+        raise
     finally:
         pool.shutdown(wait=False)
 
