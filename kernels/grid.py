@@ -58,8 +58,12 @@ def span_and_used_nb(ts, wcode, wslot, acode, used):
     his = np.full(parts, -1, dtype=np.int64)
     hit = np.zeros(parts, dtype=np.bool_)
     for k in prange(parts):
-        f, lo, hi = _span_and_used_rows_nb(ts, wcode, wslot, acode, used, n * k // parts,
-                                           n * (k + 1) // parts)
+        i0 = n * k // parts
+        i1 = n * (k + 1) // parts
+        # each part on slices of its rows: indexing the whole arrays from inside the parallel
+        # loop is a third slower
+        f, lo, hi = _span_and_used_rows_nb(ts[i0:i1], wcode[i0:i1], wslot, acode[i0:i1], used,
+                                           0, i1 - i0)
         hit[k] = f
         los[k] = lo
         his[k] = hi
@@ -116,8 +120,10 @@ def scatter_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, out):
     parts = min(PARTS, max(1, n // MIN_PART_ROWS))
     counts = np.zeros((parts, 3), dtype=np.int64)
     for k in prange(parts):
-        u, b, o = _scatter_rows_nb(ts, wcode, wslot, acode, acol, price, grid_start, out,
-                                   n * k // parts, n * (k + 1) // parts)
+        i0 = n * k // parts
+        i1 = n * (k + 1) // parts
+        u, b, o = _scatter_rows_nb(ts[i0:i1], wcode[i0:i1], wslot, acode[i0:i1], acol,
+                                   price[i0:i1], grid_start, out, 0, i1 - i0)
         counts[k, 0] = u
         counts[k, 1] = b
         counts[k, 2] = o
@@ -157,3 +163,27 @@ def patch_hourly_nb(ts, wcode, wslot, acode, acol, price, grid_start, slot, out)
             changed += 1
         out[r, col] = p
     return changed, was_nan, now_nan
+
+
+@jit
+def _count_finite_nb(values):
+    c = np.int64(0)
+    for i in range(values.shape[0]):
+        x = values[i]
+        c += np.int64((x - x) == 0.0)  # false for NaN and for +-inf
+    return c
+
+
+@jit_parallel
+def count_finite_nb(out):
+    """Cells of the C-contiguous array ``out`` (any shape) holding a finite value: after
+    :func:`scatter_hourly_nb` on NaN-filled matrices, the cells some usable price wrote
+    (SPEC §6.2: with unique keys, one per row of a usable price). Parallel parts of the flat
+    array, each counted on its own."""
+    flat = out.reshape(out.size)
+    n = flat.shape[0]
+    parts = min(PARTS, max(1, n // MIN_PART_ROWS))
+    counts = np.zeros(parts, dtype=np.int64)
+    for k in prange(parts):
+        counts[k] = _count_finite_nb(flat[n * k // parts: n * (k + 1) // parts])
+    return counts.sum()

@@ -138,8 +138,12 @@ def ffill_fresh_into_nb(price, out, fresh):
     n_blocks, size = _ffill_blocks_nb(n_rows)
     for blk in prange(n_blocks):
         r0 = blk * size
-        for t in range(r0, min(n_rows, r0 + size)):
-            _fill_fresh_row_nb(price, out, fresh, t, t == r0)
+        r1 = min(n_rows, r0 + size)
+        # the block's rows as slices (faster than indexing the whole matrices from inside
+        # the parallel loop)
+        p, o, f = price[r0:r1], out[r0:r1], fresh[r0:r1]
+        for t in range(r1 - r0):
+            _fill_fresh_row_nb(p, o, f, t, t == 0)
     _join_blocks_nb(out, n_blocks, size)
 
 

@@ -584,3 +584,11 @@ def fresh_bits_naive(price):
 def fill_naive(n: int, value) -> list:
     """``[value] * n``: what ``daix.kernels.fill.fill_nb`` writes."""
     return [value for _ in range(n)]
+
+
+def count_finite_naive(values) -> int:
+    """How many of ``values`` (any nesting of lists) are finite numbers: what
+    ``daix.kernels.grid.count_finite_nb`` counts."""
+    if isinstance(values, list):
+        return sum(count_finite_naive(v) for v in values)
+    return int(math.isfinite(values))

@@ -203,3 +203,21 @@ def test_backfill_lets_the_decoded_prices_go_before_the_forward_fill(data, monke
     alone = input_state(DataSet(data))
     assert result.state_hashes.result().merged.equals(alone.merged)
     assert list(result.state_hashes.result().tables) == list(alone.tables)
+
+
+def test_duplicate_price_key_fails_before_anything_is_spooled(data, tmp_path):
+    """SPEC §6.2: a duplicate (ts, asset, window), found by the price grid on the way, is an
+    error naming the file and both rows; nothing is left beside the output nor in it."""
+    src = tmp_path / "data"
+    shutil.copytree(data, src)
+    prices = pq.read_table(src / "prices.parquet")
+    twice = prices.slice(1000, 1)
+    pq.write_table(pa.concat_tables([prices, twice]), src / "prices.parquet")
+    out = tmp_path / "work" / "out"
+    out.parent.mkdir()
+    r = CliRunner().invoke(main, ["backfill", str(src), "--out", str(out)])
+    assert r.exit_code != 0
+    assert "duplicate key" in r.output and "prices.parquet" in r.output
+    assert "row 1001" in r.output and f"row {prices.num_rows + 1}" in r.output
+    gc.collect()
+    assert not out.exists() and list(out.parent.iterdir()) == []

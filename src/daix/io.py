@@ -38,11 +38,15 @@ class DataSet:
             self.root, self._given, self._cache = source.root, source._given, source._cache
             self._pending = source._pending
             self.checked = source.checked
+            self._unchecked = source._unchecked
             self._parts, self._parts_lock = source._parts, source._parts_lock
             return
         #: Tables whose bytes a previous run already checked for duplicate keys (a recalc
         #: sets it from the file digests of SPEC §7.2): that check is not repeated.
         self.checked: set[str] = set()
+        #: Tables cached without their duplicate-key check (``table(check_keys=False)``): a
+        #: later ``table()`` that wants it makes it then, unless ``keys_checked`` was called.
+        self._unchecked: set[Any] = set()
         self._cache: dict[Any, Any] = {}
         self._pending: dict[Any, Any] = {}  # (name, dictionary) -> Future of prefetch()
         self._parts: dict[str, list] = {}  # name -> [lock, FileParts | None, done]
@@ -108,15 +112,20 @@ class DataSet:
         return str(p) if p is not None else f"{name} (in memory)"
 
     # --- reading ---------------------------------------------------------------------------
-    def table(self, name: str, required: bool = True, dictionary: bool = False):
+    def table(self, name: str, required: bool = True, dictionary: bool = False,
+              check_keys: bool = True):
         """The validated table ``name`` (SPEC §6.2), or None when absent and not required.
 
         With ``dictionary`` text columns stored dictionary-encoded (as Parquet writers do)
         stay encoded: the values are the same, without one Python-visible string per row.
+        With ``check_keys`` false the duplicate-key check may be left out: the caller makes it
+        on the way (and reports it with :meth:`keys_checked`) or does not depend on it.
         """
         spec = _spec(name)
         key = (name, dictionary)
         if key in self._cache:
+            if check_keys and key in self._unchecked:
+                self.check_keys(name, self._cache[key], dictionary)
             return self._cache[key]
         pending = self._pending.pop(key, None)
         if pending is not None:
@@ -130,9 +139,29 @@ class DataSet:
                 f"missing table '{name}' (needed for {spec.needed_for}): expected {name}.parquet"
                 f" or {name}.csv in {where}"
             )
-        table = self._load(name, dictionary)
+        later = not check_keys and name not in self.checked
+        table = self._load(name, dictionary, check_keys=not later)
+        if later:
+            self._unchecked.add(key)
         self._cache[key] = table
         return table
+
+    def keys_checked(self, name: str, dictionary: bool = False) -> None:
+        """Record that the cached table ``name`` has no duplicate key (its caller checked)."""
+        self._unchecked.discard((name, dictionary))
+
+    def check_keys(self, name: str, table, dictionary: bool = False) -> None:
+        """The duplicate-key check of :func:`conform` on ``table`` (read as ``table(name,
+        dictionary=dictionary)``); a duplicate raises InputError and drops the cached copy."""
+        spec = _spec(name)
+        if spec.key and name in KEYED_TABLES:
+            try:
+                check_unique(table, spec.key, self.label(name))
+            except InputError:
+                self._cache.pop((name, dictionary), None)
+                self._unchecked.discard((name, dictionary))
+                raise
+        self.keys_checked(name, dictionary)
 
     def forget(self, name: str) -> None:
         """Drop the validated copies of table ``name`` read from a file, so that their memory
@@ -141,11 +170,12 @@ class DataSet:
         if self.root is not None:
             for dictionary in (False, True):
                 self._cache.pop((name, dictionary), None)
+                self._unchecked.discard((name, dictionary))
 
-    def _load(self, name: str, dictionary: bool):
+    def _load(self, name: str, dictionary: bool, check_keys: bool = True):
         raw = self.raw(name, dictionary=dictionary)
         return conform(raw, _spec(name), self.label(name), keep_dictionary=dictionary,
-                       check_keys=name not in self.checked)
+                       check_keys=check_keys and name not in self.checked)
 
     def prefetch(self, names: Iterable[str], dictionary: Iterable[str] = ()) -> None:
         """Start reading and validating the tables ``names`` that are present, each in a

@@ -99,8 +99,11 @@ def read_parquet_flat(path: Path, columns: list[str], read_dictionary: list[str]
             out.append(pa.chunked_array([_flat_array(f.type, arr)], f.type))
             continue
         bounds = [r for r, _ in runs] + [n]
+        # Indices as the decoder gave them for this dictionary (or an equal one): not checked
+        # against it again (a serial pass over every row).
         out.append(pa.chunked_array(
-            [pa.DictionaryArray.from_arrays(_flat_array(f.type.index_type, arr[lo:hi]), d)
+            [pa.DictionaryArray.from_arrays(_flat_array(f.type.index_type, arr[lo:hi]), d,
+                                            safe=False)
              for (lo, d), hi in zip(runs, bounds[1:], strict=True)], f.type))
     return pa.Table.from_arrays(out, names=columns)
 

@@ -95,8 +95,14 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     # thread, on the core the price matrix leaves free.
     state_hashes = StateHashes(ds) if state else None
     t = time.perf_counter()
-    grid = (build_price_grid(prices, ds.label("prices"), spool=spool if state else None)
-            if _has_hourly(prices) else None)
+    # The duplicate-key check of the prices (SPEC §6.2) is made by the grid on the way.
+    grid = None
+    if _has_hourly(prices):
+        grid = build_price_grid(prices, ds.label("prices"), spool=spool if state else None,
+                                check_keys=not derived)
+        ds.keys_checked("prices", dictionary=True)
+    elif not derived:
+        ds.check_keys("prices", prices, dictionary=True)
     singles = [d for d in defs if d.family == "single"]
     ticks = TickStream(prices) if singles else None
     timings["price_matrix"] = time.perf_counter() - t
@@ -204,7 +210,8 @@ def _prices(ds: DataSet):
     trades when it is absent (SPEC §8.2) with the report of their computation (trades read,
     rejected by reason, SPEC §2.3; None when the table was given)."""
     if ds.has("prices") or not ds.has("trades"):
-        return ds.table("prices", dictionary=True), False, None
+        # keys are checked by the price grid (see backfill)
+        return ds.table("prices", dictionary=True, check_keys=False), False, None
     import pyarrow.compute as pc
 
     from daix.fixes import compute_fixes

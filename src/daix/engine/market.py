@@ -153,7 +153,8 @@ def dictionary_codes(col):
 
 
 def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = ("15m", "1h"),
-                     assets: list[str] | None = None, spool=None) -> PriceGrid:
+                     assets: list[str] | None = None, spool=None,
+                     check_keys: bool = False) -> PriceGrid:
     """Dense hourly matrices from a validated ``prices`` table (SPEC §6.1, §8.2).
 
     Rows of the ``15s`` window are not part of the hourly grid (the real-time stream counts
@@ -164,6 +165,12 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
     ``ts`` is off the grid. With ``spool`` (a directory) the matrices are also saved to a file
     there, in the background (:func:`spool_matrices`), which ``state/`` can then link instead
     of writing them again.
+
+    ``check_keys``: also settle that no two rows share a key (SPEC §6.2), as
+    :func:`daix.io.conform` would, at little cost: when every row lands on the grid with a
+    usable price, the keys are unique exactly when as many cells hold a price as there are
+    rows (a duplicate writes one cell twice); otherwise :func:`daix.io.check_unique` checks
+    the table. A duplicate raises InputError before anything is spooled.
     """
     from daix.kernels.grid import scatter_hourly_nb, span_and_used_nb
 
@@ -199,6 +206,8 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
         u, b, o = scatter_hourly_nb(ts[k], win.indices[k], wslots[win.which[k]],
                                     ast.indices[k], acols[ast.which[k]], price[k], lo, out)
         used, bad, off = used + u, bad + b, off + o
+    if check_keys:
+        _check_grid_keys(prices, label, out, used, bad)
     counts = {"rows": prices.num_rows, "hourly_rows": int(used), "bad_price": int(bad),
               "off_grid": int(off)}
     matrices = {w: out[k] for k, w in enumerate(windows)}
@@ -209,6 +218,18 @@ def build_price_grid(prices, label: str = "prices", windows: tuple[str, ...] = (
         # The file goes with the grid (a hard link made by ``state/`` keeps its data).
         weakref.finalize(grid, _unlink_quietly, path)
     return grid
+
+
+def _check_grid_keys(prices, label: str, out: np.ndarray, used: int, bad: int) -> None:
+    """No duplicate ``(ts, asset, window)`` among the rows just scattered into ``out`` (NaN
+    before; SPEC §6.2): see :func:`build_price_grid`."""
+    from daix.io import check_unique
+    from daix.kernels.grid import count_finite_nb
+    from daix.schemas import INPUTS
+
+    if used == prices.num_rows and bad == 0 and int(count_finite_nb(out)) == used:
+        return
+    check_unique(prices, INPUTS["prices"].key, label)
 
 
 def spool_matrices(spool, array: np.ndarray) -> tuple[Path, Any]:
