@@ -279,7 +279,8 @@ class StateHashes:
     """:func:`input_state` computed in a background thread from construction on (the hashing
     kernel releases the GIL), so a backfill pays for it only while it is busy elsewhere. The
     prices are hashed first: :meth:`wait_prices` returns once they are, after which the
-    backfill may let the decoded prices go."""
+    backfill may let the decoded prices go. The slices are merged there too (a third of a
+    second of Arrow compute on 10 years of 500 assets, while the reviews run)."""
 
     def __init__(self, ds: DataSet) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -289,6 +290,9 @@ class StateHashes:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-state")
         self._first = pool.submit(lambda: {n: table_state(n, ds) for n in first})
         self._rest = pool.submit(lambda: {n: table_state(n, ds) for n in rest})
+        # (one worker: the merge runs once both are done; it re-raises their errors)
+        self._merged = pool.submit(
+            lambda: InputState.of({**self._first.result(), **self._rest.result()}))
         pool.shutdown(wait=False)
 
     def wait_prices(self) -> None:
@@ -299,7 +303,7 @@ class StateHashes:
         wait([self._first])
 
     def result(self) -> InputState:
-        return InputState.of({**self._first.result(), **self._rest.result()})
+        return self._merged.result()
 
 
 @gc_paused()
