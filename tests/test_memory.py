@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import gc
+import mmap
+import re
 import threading
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -162,3 +165,23 @@ def test_mappings_shared_by_threads(small_mappings):
         t.join()
     assert errors == []
     assert memory.kept_bytes() <= 4 * 4 * MIB  # no more than one mapping per thread kept
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_FREE"), reason="no MADV_FREE on this platform")
+def test_kept_mappings_are_private_so_their_pages_can_be_freed(small_mappings):
+    """A kept mapping's pages are marked free (MADV_FREE), which the kernel refuses for a
+    shared mapping: the mappings must be private, and their pages private, not shared memory.
+    """
+    a = memory.full(MIB, 1.0)
+    where = a.ctypes.data
+    del a
+    (region,) = memory._MAPPINGS.free
+    region.madvise(mmap.MADV_FREE)  # would raise OSError (EINVAL) on a shared mapping
+    smaps = Path("/proc/self/smaps")
+    if smaps.exists():  # the mapping's entry in the kernel's list: private, not shared
+        heads = [x.split() for x in smaps.read_text().splitlines()
+                 if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", x)]
+        (perms,) = [h[1] for h in heads
+                    if int(h[0].split("-")[0], 16) <= where < int(h[0].split("-")[1], 16)]
+        assert perms.endswith("p"), perms
+    memory.release()

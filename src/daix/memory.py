@@ -55,7 +55,9 @@ class _Mappings:
             if region is not None:
                 self.free.remove(region)
         if region is None:
-            region = mmap.mmap(-1, nbytes)
+            # private: MADV_FREE applies to private anonymous pages only (on a shared
+            # mapping, which mmap.mmap(-1, n) makes by default, it fails and the pages stay)
+            region = mmap.mmap(-1, nbytes, **_PRIVATE)
             _advise(region, "MADV_NOHUGEPAGE")
         out = np.frombuffer(region, dtype=np.uint8, count=nbytes)
         # The memoryview NumPy holds the mapping by lives as long as any array over it.
@@ -76,6 +78,10 @@ class _Mappings:
         for region in gone:
             region.close()
         return size
+
+
+#: A private mapping where the platform has the flag (not on Windows).
+_PRIVATE = {"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}
 
 
 def _advise(region: mmap.mmap, name: str) -> None:
