@@ -309,3 +309,49 @@ print("\\n".join(str(p) for p in report.problems))
     assert out.returncode == 0, out.stderr
     # 1_700_000_000.123456789 s = 2023-11-14T22:13:20.123456789Z
     assert "ts=2023-11-14T22:13:20.123456789Z" in out.stdout
+
+
+def test_threads_asking_for_one_table_read_it_once(tmp_path, monkeypatch):
+    """Background threads (state hashes, reference data) and the main thread may ask for the
+    same table at once: it is read and validated once, and all get that one table."""
+    import threading
+    import time
+
+    ds = DataSet(write_dir(tmp_path / "d", clean_tables()))
+    loads = []
+    real = DataSet._load
+
+    def slow_load(self, name, dictionary, check_keys=True):
+        loads.append(name)
+        time.sleep(0.05)  # long enough for the other threads to ask meanwhile
+        return real(self, name, dictionary, check_keys)
+
+    monkeypatch.setattr(DataSet, "_load", slow_load)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(ds.table("supply")))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loads == ["supply"] and len(got) == 4 and all(g is got[0] for g in got)
+
+
+def test_reference_prepared_in_the_background_is_the_lazy_one(tmp_path):
+    """``Reference.prepare`` gives the reference data of the reviews as ``from_dataset`` does
+    (SPEC §3.2 supply as of an instant, §4.5 ADTV); a missing supply table is the same error,
+    raised where the reviews take the result."""
+    from daix.engine.reference import Reference
+
+    root = write_dir(tmp_path / "d", clean_tables())
+    lazy = Reference.from_dataset(DataSet(root), needs_volume=True)
+    ready = Reference.prepare(DataSet(root), needs_volume=True).result()
+    t = int(pa.scalar(dt.datetime(2024, 3, 1, 5, tzinfo=UTC), pa.timestamp("ns", "UTC"))
+            .value)
+    assert ready.supply.at("BTC", t) == lazy.supply.at("BTC", t) == 19.6e6
+    day = dt.date(2024, 3, 1)
+    assert ready.adtv("ETH", day, day) == lazy.adtv("ETH", day, day) == (5e8, 1)
+    (root / "supply.parquet").unlink()
+    future = Reference.prepare(DataSet(root), needs_volume=True)
+    with pytest.raises(InputError, match="missing table 'supply'"):
+        future.result()

@@ -39,6 +39,7 @@ class DataSet:
             self._pending = source._pending
             self.checked = source.checked
             self._unchecked = source._unchecked
+            self._locks = source._locks
             self._parts, self._parts_lock = source._parts, source._parts_lock
             return
         #: Tables whose bytes a previous run already checked for duplicate keys (a recalc
@@ -47,6 +48,7 @@ class DataSet:
         #: Tables cached without their duplicate-key check (``table(check_keys=False)``): a
         #: later ``table()`` that wants it makes it then, unless ``keys_checked`` was called.
         self._unchecked: set[Any] = set()
+        self._locks: dict[Any, threading.Lock] = {}  # per (name, dictionary), see table()
         self._cache: dict[Any, Any] = {}
         self._pending: dict[Any, Any] = {}  # (name, dictionary) -> Future of prefetch()
         self._parts: dict[str, list] = {}  # name -> [lock, FileParts | None, done]
@@ -121,8 +123,14 @@ class DataSet:
         With ``check_keys`` false the duplicate-key check may be left out: the caller makes it
         on the way (and reports it with :meth:`keys_checked`) or does not depend on it.
         """
-        spec = _spec(name)
         key = (name, dictionary)
+        # One thread at a time reads (or waits for) a table: the others then find it cached.
+        with self._locks.setdefault(key, threading.Lock()):
+            return self._table(name, key, required, check_keys)
+
+    def _table(self, name: str, key: tuple[str, bool], required: bool, check_keys: bool):
+        spec = _spec(name)
+        dictionary = key[1]
         if key in self._cache:
             if check_keys and key in self._unchecked:
                 self.check_keys(name, self._cache[key], dictionary)

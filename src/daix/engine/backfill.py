@@ -87,6 +87,11 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     # While the price matrix and the reviews run: the other tables are read and validated in
     # background threads.
     ds.prefetch(["fx", *(REVIEW_TABLES if multi else ())])
+    # ... and the reference data of the reviews laid out from them (SPEC §3.2, §4.2, §4.5).
+    from daix.engine.reference import Reference
+
+    reference = (Reference.prepare(ds, any(d.family == "grayscale" for d in multi))
+                 if multi else None)
     from daix.engine.market import AsOf, build_price_grid
     from daix.engine.single import TickStream, single_levels
     from daix.engine.state import StateHashes
@@ -130,7 +135,7 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
         from daix.engine.reads import ReadLog
 
         reads = ReadLog()
-        books = run_reviews(ds, grid, multi, reads=reads)
+        books = run_reviews(ds, grid, multi, reads=reads, reference=reference)
         timings["reviews"] = time.perf_counter() - t
         t = time.perf_counter()
         series += multi_levels(grid, multi, books, hourly)
@@ -229,15 +234,17 @@ def _prices(ds: DataSet):
 
 @gc_paused()
 def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None,
-                reads=None) -> dict[str, Any]:
+                reads=None, reference=None) -> dict[str, Any]:
     """Every review of every multi-asset index in ``defs``, family by family (SPEC §4).
 
     The cycle collector is paused meanwhile: the reviews make many small dicts and rows and
     no cycles, and its passes over them cost about 8% of their CPU time.
 
-    ``restore`` (recalc, SPEC §7.2) fills books with kept baskets and returns, per restored
-    index, the instant from which its events run again (:data:`daix.engine.reads.FINAL` or
-    later: none; a Grayscale index is restored whole or not at all). ``reads``
+    ``reference``: the future of :meth:`daix.engine.reference.Reference.prepare` (else the
+    reference tables are read here). ``restore`` (recalc, SPEC §7.2) fills books with kept
+    baskets and returns, per restored index, the instant from which its events run again
+    (:data:`daix.engine.reads.FINAL` or later: none; a Grayscale index is restored whole or
+    not at all). ``reads``
     (a :class:`daix.engine.reads.ReadLog`) notes the prices each review step reads.
     """
     from daix import progress
@@ -250,7 +257,9 @@ def run_reviews(ds: DataSet, grid, defs: list[IndexDef], restore=None,
     from daix.engine.select import select_review
 
     needs_volume = any(d.family == "grayscale" for d in defs)
-    ctx = Context(grid, Reference.from_dataset(ds, needs_volume=needs_volume))
+    ref = (reference.result() if reference is not None
+           else Reference.from_dataset(ds, needs_volume=needs_volume))
+    ctx = Context(grid, ref)
     ctx.reads = reads
     books = {d.id: Book(d, ctx) for d in defs}
     resume = restore(books) if restore is not None else {}

@@ -78,6 +78,25 @@ class Reference:
             for u, asset in self.deletions:
                 self.first_deletion.setdefault(asset, u)
 
+    @classmethod
+    def prepare(cls, ds, needs_volume: bool = False):
+        """:meth:`from_dataset` with the supply steps and the volume per asset made now (not
+        when a review first asks), in a background thread: the reviews of a backfill take it
+        from the returned future (its errors are raised there)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def build() -> Reference:
+            ref = cls.from_dataset(ds, needs_volume=needs_volume)
+            ref.supply  # noqa: B018 (made now)
+            ref._volume_groups()
+            return ref
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-reference")
+        try:
+            return pool.submit(build)
+        finally:
+            pool.shutdown(wait=False)
+
     @property
     def supply(self) -> AsOf:
         """Circulating supply as of an instant, per asset (SPEC §3.2)."""
@@ -158,14 +177,18 @@ class Reference:
         return False
 
     # --- volume (SPEC §4.5, §8.4) ----------------------------------------------------------
-    def adtv(self, asset: str, first: dt.date, last: dt.date) -> tuple[float, int]:
-        """Mean daily USD volume over the dates ``first..last`` inclusive, and days on record."""
+    def _volume_groups(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The volume table grouped per asset (made on first use)."""
         if self._volume is None:
             table = self._volume_table() if callable(self._volume_table) else self._volume_table
             self._volume = ({} if table is None or table.num_rows == 0
                             else _volume_by_asset(table))
             self._volume_table = None
-        rec = self._volume.get(asset)
+        return self._volume
+
+    def adtv(self, asset: str, first: dt.date, last: dt.date) -> tuple[float, int]:
+        """Mean daily USD volume over the dates ``first..last`` inclusive, and days on record."""
+        rec = self._volume_groups().get(asset)
         if rec is None:
             return float("nan"), 0
         days, usd = rec
