@@ -273,6 +273,26 @@ def test_changed_file_is_validated_unchanged_one_is_not_rechecked(grouped):
     assert ds.table("supply").num_rows == supply.num_rows + 1
 
 
+@pytest.mark.parametrize("where", ["same_group", "new_group"])
+def test_duplicate_price_key_in_a_corrected_file_is_an_error(grouped, where):
+    """SPEC §6.2: a corrected prices file with a duplicate (ts, asset, window) is an input
+    error in a recalc too, whether the extra row sits in a changed row group or in one of its
+    own (the file's slices are then hashed, and the grid rebuilt, from the whole table)."""
+    from daix.errors import InputError
+
+    _root, _, out, prices = grouped
+    k = prices.num_rows // 2
+    twice = prices.slice(k, 1)
+    if where == "same_group":
+        edit = lambda p: pa.concat_tables([p.slice(0, k), twice, p.slice(k)])  # noqa: E731
+    else:
+        edit = lambda p: pa.concat_tables([p, twice])  # noqa: E731
+    new = corrected(grouped, f"dup_prices_{where}", edit)
+    with pytest.raises(InputError, match="duplicate key") as info:
+        recalc(new, out)
+    assert "prices" in str(info.value)
+
+
 # --- reviews rerun only from the first step that read a changed price ---------------------
 
 

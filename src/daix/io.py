@@ -162,7 +162,7 @@ class DataSet:
         """The duplicate-key check of :func:`conform` on ``table`` (read as ``table(name,
         dictionary=dictionary)``); a duplicate raises InputError and drops the cached copy."""
         spec = _spec(name)
-        if spec.key and name in KEYED_TABLES:
+        if spec.key and name in KEYED_TABLES and name not in self.checked:
             try:
                 check_unique(table, spec.key, self.label(name))
             except InputError:

@@ -82,7 +82,8 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     # the row groups' digests that state/ keeps), from the start: the checks that follow the
     # decoding of the prices use one core only.
     hashes = InputHashes(ds)
-    prices, derived, fix_report = _prices(ds)  # decoded by Arrow on every core
+    # decoded by Arrow on every core; the keys are checked by the price grid, below
+    prices, derived, fix_report = _prices(ds, check_keys=False)
     timings["read_prices"] = time.perf_counter() - t0
     # While the price matrix and the reviews run: the other tables are read and validated in
     # background threads.
@@ -210,13 +211,13 @@ def _has_hourly(prices) -> bool:
     return bool(hourly & set(distinct_text(col)))
 
 
-def _prices(ds: DataSet):
+def _prices(ds: DataSet, check_keys: bool = True):
     """(prices table, derived, report): the ``prices`` table, or hourly fixes derived from
     trades when it is absent (SPEC §8.2) with the report of their computation (trades read,
-    rejected by reason, SPEC §2.3; None when the table was given)."""
+    rejected by reason, SPEC §2.3; None when the table was given). ``check_keys`` false: the
+    table's duplicate-key check is left to the caller (:meth:`DataSet.table`)."""
     if ds.has("prices") or not ds.has("trades"):
-        # keys are checked by the price grid (see backfill)
-        return ds.table("prices", dictionary=True, check_keys=False), False, None
+        return ds.table("prices", dictionary=True, check_keys=check_keys), False, None
     import pyarrow.compute as pc
 
     from daix.fixes import compute_fixes

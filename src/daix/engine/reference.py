@@ -80,15 +80,16 @@ class Reference:
 
     @classmethod
     def prepare(cls, ds, needs_volume: bool = False):
-        """:meth:`from_dataset` with the supply steps and the volume per asset made now (not
-        when a review first asks), in a background thread: the reviews of a backfill take it
-        from the returned future (its errors are raised there)."""
+        """:meth:`from_dataset` with the supply steps and (``needs_volume``) the volume per
+        asset made now, not when a review first asks, in a background thread: the reviews of
+        a backfill take it from the returned future (its errors are raised there)."""
         from concurrent.futures import ThreadPoolExecutor
 
         def build() -> Reference:
             ref = cls.from_dataset(ds, needs_volume=needs_volume)
             ref.supply  # noqa: B018 (made now)
-            ref._volume_groups()
+            if needs_volume:
+                ref._volume_groups()
             return ref
 
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-reference")

@@ -217,8 +217,8 @@ def merge_parts(part_hashes):
 def table_state(name: str, ds: DataSet) -> TableState:
     """Hash a table part by part (row group by row group for a Parquet file): the table as the
     engine reads it, sliced at the row groups' boundaries (zero-copy)."""
-    # (hashes do not depend on unique keys: the run that reads the table checks them)
-    table = ds.table(name, dictionary=name == "prices", check_keys=False)
+    # (the prices' keys are checked by the backfill's price grid, which reads them too)
+    table = ds.table(name, dictionary=name == "prices", check_keys=name != "prices")
     parts = ds.parts(name)
     if parts is not None and parts.kind == "parquet" and sum(parts.rows) == table.num_rows:
         from concurrent.futures import ThreadPoolExecutor
