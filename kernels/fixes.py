@@ -289,25 +289,14 @@ def scatter_trades_nb(
     for j in prange(bounds.shape[0] - 1):
         used = 0
         tally = np.zeros(N_COUNTS, dtype=np.int64)
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        ts_j = ts[lo:hi]  # slices, as in accumulate_sorted_nb
-        asset_j = asset_idx[lo:hi]
-        exchange_j = exchange_idx[lo:hi]
-        quote_j = quote_idx[lo:hi]
-        price_j = price[lo:hi]
-        size_j = size[lo:hi]
-        seen_j = asset_seen[j]
-        used_j = series_used[j]
-        cursor_j = cursor[j]
-        for i in range(hi - lo):
-            t = ts_j[i]
-            a = asset_j[i]
-            seen_j[a] = True
-            p = price_j[i]
-            s = size_j[i]
-            e = exchange_j[i]
-            q = quote_j[i]
+        for i in range(bounds[j], bounds[j + 1]):
+            t = ts[i]
+            a = asset_idx[i]
+            asset_seen[j, a] = True
+            p = price[i]
+            s = size[i]
+            e = exchange_idx[i]
+            q = quote_idx[i]
             k = ex_lo[e]  # -1 (unknown) reads the never-matching last period
             # the common case in one test, without a branch per rule
             ok = ((p > 0.0) & (p < np.inf) & (s > 0.0) & (s < np.inf) & (t >= base_ns)
@@ -319,12 +308,12 @@ def scatter_trades_nb(
                 if r == r:
                     sid = series_of[(a * n_exchanges + e) * n_quotes + q]
                     key = b >> shift
-                    pos = cursor_j[key]
-                    cursor_j[key] = pos + 1
+                    pos = cursor[j, key]
+                    cursor[j, key] = pos + 1
                     rec[pos, 0] = s
                     rec[pos, 1] = (p * r) * s
                     rec_cell[pos] = sid * n_buckets + b
-                    used_j[sid] = True
+                    series_used[j, sid] = True
                     used += 1
                     continue
             # every rule in the order of SPEC §8.1
@@ -343,12 +332,12 @@ def scatter_trades_nb(
                 continue
             sid = series_of[(a * n_exchanges + e) * n_quotes + q]
             key = b >> shift
-            pos = cursor_j[key]
-            cursor_j[key] = pos + 1
+            pos = cursor[j, key]
+            cursor[j, key] = pos + 1
             rec[pos, 0] = s
             rec[pos, 1] = (p * fx_rate[c]) * s
             rec_cell[pos] = sid * n_buckets + b
-            used_j[sid] = True
+            series_used[j, sid] = True
             used += 1
         tally[USED] += used
         for x in range(N_COUNTS):

@@ -91,6 +91,18 @@ def universe_table(rows: list[tuple[str, str, str, bool, bool]]) -> pa.Table:
                      "liquidity_pass": [r[3] for r in rows], "new_entrant": [r[4] for r in rows]})
 
 
+def assets_table(codes: dict[str, tuple[str, str]]) -> pa.Table:
+    """The assets table from each asset's (sector, subsector) codes."""
+    return pa.table({"asset": list(codes), "name": list(codes),
+                     "sector": [c[0] for c in codes.values()],
+                     "subsector": [c[1] for c in codes.values()]})
+
+
+def between(d: dt.date, first: str, last: str) -> bool:
+    """Whether ``d`` lies in the ISO dates ``first..last`` inclusive."""
+    return day(first) <= d <= day(last)
+
+
 def volume_table(assets: list[str], first: str, last: str, rule) -> pa.Table:
     """Daily USD volume: ``rule(asset, date)`` gives the value, or None for no row."""
     dates, names, usd = [], [], []

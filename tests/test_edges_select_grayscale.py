@@ -37,8 +37,10 @@ import pytest
 from scenarios import (
     M,
     actions_by_asset,
+    assets_table,
     at,
     basket,
+    between,
     day,
     deletions_table,
     effectives,
@@ -56,12 +58,6 @@ from scenarios import (
 from daix.engine.backfill import backfill
 
 # --- building small data sets -------------------------------------------------------------
-
-
-def assets_table(codes: dict[str, tuple[str, str]]) -> pa.Table:
-    return pa.table({"asset": list(codes), "name": list(codes),
-                     "sector": [c[0] for c in codes.values()],
-                     "subsector": [c[1] for c in codes.values()]})
 
 
 def reasons(result, index: str, month: str, asset: str) -> str:
@@ -379,10 +375,6 @@ def g_volume(asset: str, d: dt.date) -> float | None:
             return 500e3
         return 1e6 if d >= day("2024-09-11") else None
     return 1e6
-
-
-def between(d: dt.date, first: str, last: str) -> bool:
-    return day(first) <= d <= day(last)
 
 
 def g_tables() -> dict[str, pa.Table]:

@@ -29,7 +29,9 @@ import pyarrow.compute as pc
 import pytest
 from scenarios import (
     M,
+    assets_table,
     at,
+    between,
     day,
     hour_grid,
     lists_table,
@@ -45,16 +47,6 @@ from daix.engine.backfill import backfill
 
 
 # --- building small data sets -------------------------------------------------------------
-def assets_table(codes: dict[str, tuple[str, str]]) -> pa.Table:
-    return pa.table({"asset": list(codes), "name": list(codes),
-                     "sector": [c[0] for c in codes.values()],
-                     "subsector": [c[1] for c in codes.values()]})
-
-
-def between(d: dt.date, first: str, last: str) -> bool:
-    return day(first) <= d <= day(last)
-
-
 def basket(result, index: str, effective: str) -> dict[str, dict]:
     return {r["asset"]: r for r in result.constituents.to_pylist()
             if r["index"] == index and r["effective"] == at(effective)}

@@ -211,10 +211,9 @@ def backfill_distributed(data_dir, client, indices: Iterable[str] | None = None,
     index, then time), so they equal one run's tables. The
     manifest sums the counts, takes the largest time of each stage and lists the partitions.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     import pyarrow as pa
 
+    from daix.background import in_background
     from daix.engine.backfill import BackfillResult, select_indices
     from daix.engine.state import StateHashes
     from daix.io import DataSet
@@ -229,9 +228,7 @@ def backfill_distributed(data_dir, client, indices: Iterable[str] | None = None,
     # While the workers compute: the state/ a later recalc restarts from (SPEC §7), here.
     ds = DataSet(root)
     hashes = StateHashes(ds)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-grid")
-    grid = pool.submit(_state_grid, ds)
-    pool.shutdown(wait=False)
+    grid = in_background(_state_grid, ds, name="grid")
     parts = run_partitions(client, _backfill_part,
                            [(root, g, start, end, hourly) for g in groups], "backfill")
     levels, constituents, reviews = merge_backfill_tables(parts)

@@ -110,11 +110,9 @@ class InputHashes:
         self.files = {name: ds.path(name) for name in INPUTS if ds.has(name)}
         self._future = None
         if start:
-            from concurrent.futures import ThreadPoolExecutor
+            from daix.background import in_background
 
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-hash")
-            self._future = pool.submit(self._compute)
-            pool.shutdown(wait=False)
+            self._future = in_background(self._compute, name="hash")
 
     def _compute(self) -> dict[str, dict]:
         from daix.engine.digests import content_digest

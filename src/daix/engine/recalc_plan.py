@@ -28,8 +28,7 @@ from daix.io import DataSet
 def _load_previous(previous: Path):
     """(manifest, kept state hashes, future of :func:`_previous_tables`): the previous output's
     tables and baskets are read in a background thread while the new inputs are digested."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    from daix.background import in_background
     from daix.engine.state import read_state
 
     if not (previous / "manifest.json").exists():
@@ -39,10 +38,7 @@ def _load_previous(previous: Path):
         raise InputError(f"{previous} has no state/ (written by daix backfill): cannot recalc")
     manifest = json.loads((previous / "manifest.json").read_text())
     kept = read_state(state)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-previous")
-    tables = pool.submit(_previous_tables, previous)
-    pool.shutdown(wait=False)
-    return manifest, kept, tables
+    return manifest, kept, in_background(_previous_tables, previous, name="previous")
 
 
 def _previous_tables(previous: Path):

@@ -83,7 +83,7 @@ class Reference:
         """:meth:`from_dataset` with the supply steps and (``needs_volume``) the volume per
         asset made now, not when a review first asks, in a background thread: the reviews of
         a backfill take it from the returned future (its errors are raised there)."""
-        from concurrent.futures import ThreadPoolExecutor
+        from daix.background import in_background
 
         def build() -> Reference:
             ref = cls.from_dataset(ds, needs_volume=needs_volume)
@@ -92,11 +92,7 @@ class Reference:
                 ref._volume_groups()
             return ref
 
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="daix-reference")
-        try:
-            return pool.submit(build)
-        finally:
-            pool.shutdown(wait=False)
+        return in_background(build, name="reference")
 
     @property
     def supply(self) -> AsOf:
