@@ -56,6 +56,7 @@ from daix.timeutil import (
     local_to_ns,
     month_key,
     ns_to_datetime,
+    step_times,
 )
 
 NS_PER_TICK = 15 * NS_PER_SECOND  # real-time grid (SPEC §2.5)
@@ -89,10 +90,7 @@ def _clip(times: np.ndarray, start_ns: int, end_ns: int) -> np.ndarray:
 
 def _whole_hours(start_ns: int, end_ns: int) -> np.ndarray:
     """Every whole UTC hour in ``[start, end]`` (SPEC §2.7, §5)."""
-    first = -(-start_ns // NS_PER_HOUR) * NS_PER_HOUR
-    if first > end_ns:
-        return np.empty(0, dtype=np.int64)
-    return np.arange(first, end_ns + 1, NS_PER_HOUR, dtype=np.int64)
+    return step_times(start_ns, end_ns, NS_PER_HOUR)
 
 
 def _weekday_hour(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,10 +148,7 @@ def _in_gaps(ts: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _realtime_times(start_ns: int, end_ns: int) -> np.ndarray:
-    first = -(-start_ns // NS_PER_TICK) * NS_PER_TICK
-    if first > end_ns:
-        return np.empty(0, dtype=np.int64)
-    ticks = np.arange(first, end_ns + 1, NS_PER_TICK, dtype=np.int64)
+    ticks = step_times(start_ns, end_ns, NS_PER_TICK)
     a, b = _realtime_gaps(start_ns, end_ns)
     keep = np.ones(ticks.size, dtype=bool)
     lo = np.searchsorted(ticks, a, side="right")

@@ -46,7 +46,7 @@ from daix.fixes_input import (
     check_quotes,
     known_quotes,
 )
-from daix.timeutil import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, ns_to_iso
+from daix.timeutil import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, ns_to_iso, step_times
 
 #: Window lengths of SPEC §2.5 in ns; ``15s`` is the real-time stream.
 WINDOW_NS = {"15m": 15 * NS_PER_MINUTE, "1h": NS_PER_HOUR, "15s": 15 * NS_PER_SECOND}
@@ -82,14 +82,7 @@ class FixResult:
 
 def fix_grid(start_ns: int, end_ns: int, step_ns: int):
     """Grid times: every multiple of ``step_ns`` since the epoch with S <= T <= E (SPEC §8.1)."""
-    import numpy as np
-
-    first = -(-int(start_ns) // step_ns) * step_ns
-    if first > end_ns:
-        return np.zeros(0, dtype=np.int64)
-    # integer arithmetic: np.arange(first, end + 1, step) sizes itself in floating point
-    count = (int(end_ns) - first) // step_ns + 1
-    return first + step_ns * np.arange(count, dtype=np.int64)
+    return step_times(start_ns, end_ns, step_ns)
 
 
 def compute_fixes(

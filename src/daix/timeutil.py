@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from daix.errors import ConfigError
@@ -13,6 +14,8 @@ NS_PER_HOUR = 60 * NS_PER_MINUTE
 NS_PER_DAY = 24 * NS_PER_HOUR
 
 UTC = dt.timezone.utc
+#: The fraction of the seconds of an ISO 8601 time (``12:00:00.000000001``).
+_FRACTION = re.compile(r"(?<=T\d{2}:\d{2}:\d{2})[.,](\d+)")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Zone abbreviations used in index names, mapped to IANA zones (SPEC §1.2).
@@ -37,6 +40,21 @@ def datetime_to_ns(value: dt.datetime) -> int:
         raise ConfigError(f"timestamp {value.isoformat()} has no time zone (SPEC §1.1)")
     delta = value.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1000
+
+
+def step_times(start_ns: int, end_ns: int, step_ns: int):
+    """Every multiple of ``step_ns`` since the epoch in ``[start_ns, end_ns]``, as int64 ns.
+
+    Counted in integers: ``np.arange(first, end + 1, step)`` sizes itself in floating point
+    and loses ``end`` once the count passes 4096 hours or 2**20 ticks of 15 seconds.
+    """
+    import numpy as np
+
+    first = -(-int(start_ns) // step_ns) * step_ns
+    if first > end_ns:
+        return np.zeros(0, dtype=np.int64)
+    count = (int(end_ns) - first) // step_ns + 1
+    return first + step_ns * np.arange(count, dtype=np.int64)
 
 
 def ns_to_datetime(ns: int) -> dt.datetime:
@@ -69,6 +87,15 @@ def parse_instant(text: str, *, default_utc: bool = True) -> int:
     date-time is read as UTC when ``default_utc`` (arguments typed by a user), else refused.
     """
     raw = text.strip()
+    # datetime holds microseconds: the fraction of a second is read apart, to the nanosecond
+    frac = _FRACTION.search(raw)
+    nanos = 0
+    if frac is not None:
+        digits = frac.group(1)
+        if digits[9:].strip("0"):
+            raise ConfigError(f"'{text}' is finer than a nanosecond (SPEC §1.1)")
+        nanos = int(digits[:9].ljust(9, "0"))
+        raw = raw[: frac.start()] + raw[frac.end():]
     try:
         if len(raw) == 10:
             value = dt.datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
@@ -80,7 +107,7 @@ def parse_instant(text: str, *, default_utc: bool = True) -> int:
         if not default_utc:
             raise ConfigError(f"'{text}' has no time zone (SPEC §1.1)")
         value = value.replace(tzinfo=UTC)
-    return datetime_to_ns(value)
+    return datetime_to_ns(value) + nanos
 
 
 def local_to_ns(day: dt.date, hour: int, minute: int, zone_name: str) -> int:
