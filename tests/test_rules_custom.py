@@ -282,6 +282,22 @@ def test_deleted_assets_are_ineligible_later(deletions):
     assert "infeasible" in reasons
 
 
+def test_infeasible_cap_at_a_monthly_reset_is_reported():
+    """SPEC §3.4: the July 2024 factor reset (E = Sun 07-21 10:00Z) keeps M1 and M5; with
+    N * c = .8 < 1 the cap is infeasible, so both get 1/2 (uncapped 400 and 200 of 600 at M1
+    7.2 * 100 * 5/9 and M5 2 * 100) and the reset's report says so, as the June review's does."""
+    res = backfill(deletion_tables(end="2024-07-25T00:00Z"), indices=["CUSTOM_TOP20"])
+    july = [r for r in rows_of(res, "CUSTOM_TOP20") if r["review"] == "2024-07"]
+    assert sorted((r["asset"], r["action"]) for r in july if r["action"] != "note") == [
+        ("M1", "reset"), ("M5", "reset")]
+    notes = [r for r in july if r["action"] == "note"]
+    assert len(notes) == 1 and notes[0]["asset"] == ""
+    assert "infeasible" in notes[0]["reason"]
+    weights = {a: r["weight"] for a, r in basket(res, "CUSTOM_TOP20",
+                                                  "2024-07-21T10:00Z").items()}
+    assert weights == {"M1": pytest.approx(0.5, rel=1e-12), "M5": pytest.approx(0.5, rel=1e-12)}
+
+
 def test_review_with_e_after_the_data_still_reported():
     """SPEC §8.3: data ending 2024-06-15, after the June cut-off and review prices but before
     its E (06-23): the review still appears in `reviews` (M1 and M5 kept, M2 deleted, as u <= E);

@@ -158,6 +158,8 @@ def factor_reset(book: Book, ev: ReviewEvent) -> None:
                                        f"recomputed at reset prices (SPEC §4.1){stale}")
     for a in capped:
         book.row(ev.month, a, "capped", f"weight capped at {index.cap:.0%}: {note}")
+    if note and not capped:  # an infeasible cap (SPEC §3.4), as at a review
+        book.row(ev.month, "", "note", note)
 
 
 def _reset_ranks(cur: Basket, mv: dict[str, float], index: IndexDef) -> dict[str, int]:
