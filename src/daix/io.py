@@ -320,6 +320,7 @@ def conform(table, spec: TableSpec, label: str, keep_dictionary: bool = False,
     arrays = [convert_column(table.column(c), kind, label, c, keep_dictionary)
               for c, kind in spec.columns]
     out = pa.Table.from_arrays(arrays, names=spec.names)
+    check_not_null(out, spec.not_null, label)
     for column, allowed in spec.enums.items():
         check_enum(out, column, allowed, label)
     if check_keys and spec.key and spec.name in KEYED_TABLES:
@@ -332,6 +333,20 @@ def conform(table, spec: TableSpec, label: str, keep_dictionary: bool = False,
 
 #: Tables whose key must be unique: a duplicate would make the data ambiguous (SPEC §6.2).
 KEYED_TABLES = ("prices", "supply", "fx", "universe", "assets", "volume")
+
+
+def check_not_null(table, columns: tuple[str, ...], label: str) -> None:
+    """Every row has a value in ``columns`` (SPEC §6.2: a row without its key or the name of
+    its asset cannot be placed, so it is an error rather than a row to skip)."""
+    import pyarrow.compute as pc
+
+    for column in columns:
+        col = table.column(column)
+        if col.null_count:
+            raise InputError(
+                f"{col.null_count} row(s) with no {column}: every row needs one (SPEC §6.2)",
+                path=label, column=column, rows=example_rows(table, pc.is_null(col)),
+            )
 
 
 def check_enum(table, column: str, allowed: tuple[str, ...], label: str) -> None:

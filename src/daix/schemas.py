@@ -31,6 +31,9 @@ class TableSpec:
     key: tuple[str, ...] = ()
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
     needed_for: str = ""
+    #: Columns that need a value in every row: the key and what names a row's thing (SPEC
+    #: §6.2); a null there is an error, not a row problem.
+    not_null: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -48,12 +51,14 @@ INPUTS: dict[str, TableSpec] = {
             (("ts", TIMESTAMP), ("asset", STRING), ("exchange", STRING), ("quote", STRING),
              ("price", FLOAT), ("size", FLOAT)),
             needed_for="fixes",
+            not_null=("ts", "asset", "exchange", "quote"),
         ),
         TableSpec(
             "fx",
             (("ts", TIMESTAMP), ("currency", STRING), ("usd_per_unit", FLOAT)),
             key=("ts", "currency"),
             needed_for="non-USD quotes, EUR indices",
+            not_null=("ts", "currency"),
         ),
         TableSpec(
             "prices",
@@ -61,18 +66,21 @@ INPUTS: dict[str, TableSpec] = {
             key=("ts", "asset", "window"),
             enums={"window": WINDOWS},
             needed_for="every index level",
+            not_null=("ts", "asset", "window"),
         ),
         TableSpec(
             "supply",
             (("ts", TIMESTAMP), ("asset", STRING), ("circulating_supply", FLOAT)),
             key=("ts", "asset"),
             needed_for="reviews",
+            not_null=("ts", "asset"),
         ),
         TableSpec(
             "assets",
             (("asset", STRING), ("name", STRING), ("sector", STRING), ("subsector", STRING)),
             key=("asset",),
             needed_for="sector indices",
+            not_null=("asset",),
         ),
         TableSpec(
             "universe",
@@ -81,29 +89,34 @@ INPUTS: dict[str, TableSpec] = {
             key=("review", "asset"),
             enums={"class": CLASSES},
             needed_for="reviews",
+            not_null=("review", "asset", "class"),
         ),
         TableSpec(
             "lists",
             (("review", MONTH), ("list", STRING), ("asset", STRING)),
             key=("review", "list", "asset"),
             needed_for="exclusion, inclusion, access lists",
+            not_null=("review", "list", "asset"),
         ),
         TableSpec(
             "volume",
             (("date", DATE), ("asset", STRING), ("volume_usd", FLOAT)),
             key=("date", "asset"),
             needed_for="Grayscale ADTV",
+            not_null=("date", "asset"),
         ),
         TableSpec(
             "deletions",
             (("ts", TIMESTAMP), ("asset", STRING)),
             key=("ts", "asset"),
             needed_for="intra-review deletions (optional)",
+            not_null=("ts", "asset"),
         ),
         TableSpec(
             "exchanges",
             (("exchange", STRING), ("valid_from", TIMESTAMP), ("valid_to", TIMESTAMP)),
             needed_for="vetted exchanges and periods (optional)",
+            not_null=("exchange",),
         ),
     )
 }

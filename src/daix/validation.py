@@ -133,10 +133,14 @@ def _row_problems(name: str, table, label: str) -> list[str]:
             out.append(f"{label}: column '{column}': {n} row(s) null, not finite or <= 0 "
                        f"({why})\n  example rows:\n{rows}")
     if name == "volume":
-        bad = pc.invert(pc.fill_null(pc.greater_equal(table.column("volume_usd"), 0), False))
+        col = table.column("volume_usd")
+        bad = pc.invert(pc.fill_null(pc.and_(pc.is_finite(col), pc.greater_equal(col, 0)),
+                                     False))
         n = pc.sum(bad).as_py() or 0
         if n:
-            out.append(f"{label}: column 'volume_usd': {n} row(s) null or negative")
+            rows = "\n".join(f"    {r}" for r in example_rows(table, bad))
+            out.append(f"{label}: column 'volume_usd': {n} row(s) null, not finite or < 0 "
+                       f"(SPEC §4.5: not a day on record for the ADTV)\n  example rows:\n{rows}")
     return out
 
 

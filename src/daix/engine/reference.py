@@ -217,15 +217,22 @@ def _rows_by_value(col) -> dict[str | None, np.ndarray]:
 
 
 def _volume_by_asset(volume) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per asset (a null one is ``"None"``): its dates (day numbers) ascending, a null date
-    last, and the USD volumes of those dates."""
+    """Per asset: its dates (day numbers) ascending and the USD volumes of those dates.
+
+    A row whose volume is null, not finite or negative is not a day on record (SPEC §4.5:
+    the mean of the days present); ``daix validate`` reports such rows. Dates and assets are
+    never null (:func:`daix.io.conform`)."""
+    import pyarrow.compute as pc
+
     from daix.engine.grouping import group_order, groups, int64_keys, text_rank_codes
 
+    usd_col = volume.column("volume_usd")
+    usable = pc.fill_null(pc.and_(pc.is_finite(usd_col), pc.greater_equal(usd_col, 0)), False)
+    if not pc.all(usable).as_py():
+        volume = volume.filter(usable)
     codes, names = text_rank_codes(volume.column("asset"))
     date = volume.column("date").cast("int32")
     order, starts, _ = group_order(codes, len(names) + 1, int64_keys(date))
-    # A null date sorts last; as a day number it is what NumPy makes of NaN as int64.
     days = np.asarray(np.asarray(date.to_numpy(zero_copy_only=False))[order], np.int64)
     usd = np.asarray(volume.column("volume_usd").to_numpy(zero_copy_only=False), float)[order]
-    keys = [*names, "None"]
-    return {keys[c]: (days[lo:hi], usd[lo:hi]) for c, lo, hi in groups(starts)}
+    return {names[c]: (days[lo:hi], usd[lo:hi]) for c, lo, hi in groups(starts)}
