@@ -328,22 +328,24 @@ INV_MV = {"Q1": (600, 600, 440), "Q2": (200, 200, 240), "Q3": (240, 240, 240),
           "Q4": (100, -5, 80), "Q5": (300, 300, 300), "Q6": (100, 200, 30)}
 
 
-def investible_tables(end: str = "2024-03-20T00:00Z") -> dict[str, pa.Table]:
+def investible_tables(end: str = "2024-03-20T00:00Z", mv: dict | None = None,
+                      access: tuple[str, ...] = ("Q1", "Q2", "Q3", "Q4", "Q6"),
+                      ) -> dict[str, pa.Table]:
+    mv = INV_MV if mv is None else mv
     t = hour_grid("2023-08-25T00:00Z", end)
-    series = {a: step(t, 1.0) for a in INV_MV}
+    series = {a: step(t, 1.0) for a in mv}
     series["Q3"] = np.where(t >= ns("2024-01-01T00:00Z"), 1.0, np.nan)
     series["Q4"] = step(t, 1.0, ("2023-09-18T00:00Z", 2.0), ("2023-09-19T00:00Z", 1.0))
     whens = ("2023-08-01T00:00Z", "2023-11-15T00:00Z", "2024-02-01T00:00Z")
-    supply = [(w, a, mv * M) for a, mvs in INV_MV.items()
-              for w, mv in zip(whens, mvs, strict=True)]
+    supply = [(w, a, v * M) for a, values in mv.items()
+              for w, v in zip(whens, values, strict=True)]
     return {
         "prices": prices_table(t, series),
         "supply": supply_table(supply),
-        "assets": assets_table(dict.fromkeys(INV_MV, "702020")),
-        "universe": universe_table([("2023-09", a, True) for a in INV_MV]),
-        "lists": lists_table([("2024-03", "grayscale_access", a)
-                              for a in ("Q1", "Q2", "Q3", "Q4", "Q6")]),
-        "volume": volume_table(list(INV_MV), "2023-06-01", "2024-03-31"),
+        "assets": assets_table(dict.fromkeys(mv, "702020")),
+        "universe": universe_table([("2023-09", a, True) for a in mv]),
+        "lists": lists_table([("2024-03", "grayscale_access", a) for a in access]),
+        "volume": volume_table(list(mv), "2023-06-01", "2024-03-31"),
     }
 
 
@@ -416,6 +418,25 @@ def test_investible_equal_weight_levels(inv):
     assert lv[ns(INV_E["2023-09"])] == pytest.approx(1000.0, rel=1e-12)
     assert lv[ns("2023-09-18T20:00Z")] == pytest.approx(4000 / 3, rel=1e-12)
     assert lv[ns("2023-09-19T20:00Z")] == pytest.approx(1000.0, rel=1e-12)
+
+
+def test_investible_anchor_is_a_launch_review():
+    """SPEC §8.4: the Investible's anchor review (Mar 2024) is a launch review, with no
+    previous constituents. Q7 (benchmark, on the access list) is worth $100M in Sep and Dec
+    2023 and $45M in Mar 2024. GS_SCP keeps it in March, a constituent staying above $40M;
+    at the Investible's launch review it needs the $50M of an entrant, so the Investible's
+    March members are Q1..Q4 as before, and Q7, no March member, is in none of its anchored
+    baskets either (SPEC §4.6)."""
+    mv = {**INV_MV, "Q7": (100, 100, 45)}
+    res = backfill(investible_tables(mv=mv, access=("Q1", "Q2", "Q3", "Q4", "Q6", "Q7")),
+                   indices=["GS_SCP", "GS_SCP_INVESTIBLE"])
+    assert set(basket(res, "GS_SCP", INV_E["2024-03"])) == {"Q1", "Q2", "Q3", "Q4", "Q5", "Q7"}
+    assert actions_by_asset(res, "GS_SCP", "2024-03")["Q7"] == ["keep"]
+    assert set(basket(res, "GS_SCP_INVESTIBLE", INV_E["2024-03"])) == {"Q1", "Q2", "Q3", "Q4"}
+    assert set(basket(res, "GS_SCP_INVESTIBLE", INV_E["2023-09"])) == {"Q1", "Q2", "Q4"}
+    assert set(basket(res, "GS_SCP_INVESTIBLE", INV_E["2023-12"])) == {"Q1", "Q2"}
+    q7 = [r for r in review_rows(res, "GS_SCP_INVESTIBLE", "2024-03") if r["asset"] == "Q7"]
+    assert [r["action"] for r in q7] == ["ineligible"] and "$50M" in q7[0]["reason"]
 
 
 def test_investible_without_its_anchor_uses_gs_scp_and_the_access_list():

@@ -208,10 +208,13 @@ def grayscale_family(ctx: Context, books: dict[str, Book], events: list[ReviewEv
 
 def _investible(ctx: Context, book: Book, reviews: list[ReviewEvent],
                 scp: dict[str, SectorScreen], window: str) -> None:
-    """GS_SCP and the Access List (SPEC §8.4), anchored before March 2024 (SPEC §4.6)."""
-    def investible(ev: ReviewEvent) -> SectorScreen:
+    """GS_SCP and the Access List (SPEC §8.4), anchored before March 2024 (SPEC §4.6).
+
+    The anchor review is a launch review (SPEC §8.4: no previous constituents), so there the
+    Smart Contract Platforms screen is made afresh, every asset at the entry thresholds;
+    later reviews take the GS_SCP selection itself."""
+    def investible(ev: ReviewEvent, base: SectorScreen) -> SectorScreen:
         access = ctx.ref.named_list(ACCESS_LIST, ev.month)
-        base = scp[ev.month]
         out = SectorScreen([a for a in base.members if a in access])
         for a in out.members:
             out.supply[a], out.mv[a] = base.supply[a], base.mv[a]
@@ -223,11 +226,14 @@ def _investible(ctx: Context, book: Book, reviews: list[ReviewEvent],
         return out
 
     anchor_ev = next((ev for ev in reviews if ev.month == INVESTIBLE_ANCHOR), None)
-    anchor = investible(anchor_ev) if anchor_ev is not None else None
+    anchor = (investible(anchor_ev, screen_sector(ctx, anchor_ev, "scp", set(), window))
+              if anchor_ev is not None else None)
     for ev in reviews:
         book.apply_deletions(before=ev.effective)
         if anchor is not None and ev.month < INVESTIBLE_ANCHOR:
             screen = _anchored(ctx, ev, anchor, window, INVESTIBLE_ANCHOR)
+        elif ev is anchor_ev:
+            screen = anchor
         else:
-            screen = investible(ev)
+            screen = investible(ev, scp[ev.month])
         _record(book, ev, screen)
