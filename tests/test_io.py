@@ -277,11 +277,13 @@ def test_atomic_output_dir_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
     with atomic_output_dir(target) as tmp:
+        (tmp / "manifest.json").write_text("{}")
         (tmp / "a.txt").write_text("one")
-    with atomic_output_dir(target) as tmp:
+    with atomic_output_dir(target) as tmp:  # an earlier output is replaced
+        (tmp / "manifest.json").write_text("{}")
         (tmp / "b.txt").write_text("two")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt", "manifest.json"]
 
 
 def test_example_rows_keep_nanoseconds_without_pandas(tmp_path):

@@ -7,6 +7,7 @@ does not import numba or pyarrow. Every :class:`daix.errors.DaixError` becomes a
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 
@@ -51,10 +52,32 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except DaixError as exc:
-            raise click.ClickException(str(exc)) from exc
+        with _terminate_as_exit():
+            try:
+                return super().invoke(ctx)
+            except DaixError as exc:
+                raise click.ClickException(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def _terminate_as_exit():
+    """SIGTERM (a batch system's stop) ends the command as Ctrl-C does: by an exception, so
+    that temporary outputs are removed on the way out (SPEC §6.2) instead of left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _available(name: str) -> bool:

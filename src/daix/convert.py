@@ -36,7 +36,8 @@ def convert_column(col, kind: str, label: str, name: str, keep_dictionary: bool 
         return _dictionary_strings(col, label, name)
     if isinstance(col, pa.ChunkedArray):
         if _passes_through(col.type, kind):
-            return col.cast(arrow_type(kind))  # chunk by chunk, zero-copy when the type is it
+            # chunk by chunk, zero-copy when the type is it
+            return _plain_cast(col, arrow_type(kind), kind, label, name)
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()
@@ -76,6 +77,29 @@ def _passes_through(typ, kind: str) -> bool:
     if kind == DATE:
         return pa.types.is_date(typ)
     return False
+
+
+def _plain_cast(col, target, kind: str, label: str, name: str):
+    """A cast of :func:`_passes_through`. An integer becomes the nearest float (supplies can
+    pass 2**53); an instant beyond what int64 nanoseconds hold (1677-09-21 to 2262-04-11)
+    is an input error showing its rows."""
+    import pyarrow as pa
+
+    try:
+        return col.cast(target, safe=kind != FLOAT)
+    except pa.ArrowInvalid:
+        if kind != TIMESTAMP:
+            raise
+    unit = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[col.type.unit]
+    values = col.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    limit = np.iinfo(np.int64).max // unit
+    bad = pa.array(np.abs(np.nan_to_num(values.astype(float))) > limit)
+    data = col if not isinstance(col, pa.ChunkedArray) else col.combine_chunks()
+    idx = np.flatnonzero(bad.to_numpy(zero_copy_only=False))[:5]
+    raise InputError(
+        "instant out of range: int64 nanoseconds hold 1677-09-21 to 2262-04-11 (SPEC §1.1); "
+        "leave an open-ended bound empty", path=label, column=name,
+        rows=[f"row {int(i) + 1}: {name}={data[int(i)]}" for i in idx])
 
 
 def display_values(col) -> list:
@@ -163,7 +187,7 @@ def _timestamp(col, label: str, name: str):
                       enumerate(display_values(col.slice(0, 5)))],
             )
         # Arrow stores instants as UTC; a cast changes only the unit and the zone label.
-        return col.cast(target)
+        return _plain_cast(col, target, TIMESTAMP, label, name)
     if _is_text(col):
         stripped = pc.utf8_trim_whitespace(col)
         naive = pc.and_(pc.invert(pc.match_substring_regex(stripped, _ZONED)),
@@ -204,9 +228,10 @@ def _number(col, target, label: str, name: str):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_decimal(
-        col.type
-    ):
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        return _plain_cast(col, target, FLOAT if pa.types.is_floating(target) else INT, label,
+                           name)
+    if pa.types.is_decimal(col.type):
         return col.cast(target)
     if pa.types.is_null(col.type):
         return pa.nulls(len(col), target)

@@ -22,6 +22,19 @@ WINDOWS = ("15m", "1h", "15s")
 CLASSES = ("benchmark", "non-benchmark")
 
 
+#: Named lists of SPEC §6.1.
+SECTOR_KEYS = ("currencies", "scp", "financials", "consumer", "utilities")
+LIST_NAMES = (
+    "hashkey_exclusion_top20",
+    "hashkey_exclusion_infrastructure",
+    "hashkey_exclusion_application",
+    "21shares_inclusion",
+    *(f"grayscale_exclusion_{s}" for s in SECTOR_KEYS),
+    *(f"grayscale_inclusion_{s}" for s in SECTOR_KEYS),
+    "grayscale_access",
+)
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """One table: its columns, unique key and the columns with enumerated values."""
@@ -95,6 +108,7 @@ INPUTS: dict[str, TableSpec] = {
             "lists",
             (("review", MONTH), ("list", STRING), ("asset", STRING)),
             key=("review", "list", "asset"),
+            enums={"list": LIST_NAMES},
             needed_for="exclusion, inclusion, access lists",
             not_null=("review", "list", "asset"),
         ),
@@ -121,17 +135,6 @@ INPUTS: dict[str, TableSpec] = {
     )
 }
 
-#: Named lists of SPEC §6.1.
-SECTOR_KEYS = ("currencies", "scp", "financials", "consumer", "utilities")
-LIST_NAMES = (
-    "hashkey_exclusion_top20",
-    "hashkey_exclusion_infrastructure",
-    "hashkey_exclusion_application",
-    "21shares_inclusion",
-    *(f"grayscale_exclusion_{s}" for s in SECTOR_KEYS),
-    *(f"grayscale_inclusion_{s}" for s in SECTOR_KEYS),
-    "grayscale_access",
-)
 
 #: Output tables of SPEC §6.3 (and the fixes table of SPEC §2.6).
 OUTPUTS: dict[str, TableSpec] = {

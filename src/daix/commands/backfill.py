@@ -11,7 +11,8 @@ import click
 @click.command()
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=str),
-              help="Output directory (written atomically; replaced when it exists).")
+              help="Output directory (written atomically; an earlier output there is "
+                   "replaced, any other non-empty directory refused).")
 @click.option("--index", "indices", multiple=True, help="Index id (repeatable).")
 @click.option("--family", type=click.Choice(["custom", "select", "single", "grayscale"]),
               help="Only this family.")
@@ -34,7 +35,9 @@ def backfill(data_dir: str, out_dir: str, indices: tuple[str, ...], family: str 
     from daix import progress
     from daix.engine.backfill import backfill as run
     from daix.engine.outputs import write_backfill
+    from daix.io import check_output_dir
 
+    check_output_dir(out_dir, [data_dir])  # before any work
     progress.set_quiet(quiet)
     if dask_spec:
         from daix.distributed import backfill_distributed, client
@@ -82,7 +85,10 @@ def show(out_dir: str) -> None:
     path = Path(out_dir) / "manifest.json"
     if not path.exists():
         raise InputError(f"no manifest.json in {out_dir}: not a daix output directory")
-    m = json.loads(path.read_text())
+    try:
+        m = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
     click.echo(f"daix {m.get('daix_version')}  (python {m.get('python')})")
     click.echo("parameters:")
     for k, v in m.get("parameters", {}).items():

@@ -40,12 +40,13 @@ def import_bars(files: tuple[str, ...], asset: str | None, exchange: str | None,
     """
     from daix.bars import read_bar_file
     from daix.errors import ConfigError
-    from daix.io import write_table
+    from daix.io import check_output_file, write_table
     from daix.progress import track
     from daix.timeutil import ns_to_iso
 
     if not out.endswith((".parquet", ".pq", ".csv")):
         raise ConfigError(f"cannot tell the format of '{out}': use .parquet or .csv")
+    check_output_file(out, files)
     imported = [read_bar_file(f, asset=asset, exchange=exchange, quote=quote, format=fmt)
                 for f in track(files, "reading bars")]
     import pyarrow as pa

@@ -41,11 +41,12 @@ def fix(data_dir: str, out: str, start: str, end: str, realtime: bool, ped: floa
     from daix import progress
     from daix.errors import ConfigError
     from daix.fixes import compute_fixes
-    from daix.io import write_table
+    from daix.io import check_output_file, table_files, write_table
     from daix.timeutil import NS_PER_DAY, parse_instant
 
     if not out.endswith(_FORMATS):
         raise ConfigError(f"cannot tell the format of '{out}': use .parquet or .csv")
+    check_output_file(out, table_files(data_dir, ("trades", "fx", "exchanges")))
     start_ns = parse_instant(start)
     end_ns = parse_instant(end)
     if len(end.strip()) == 10:  # a bare date: the end of that day, inclusive

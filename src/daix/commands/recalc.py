@@ -27,7 +27,7 @@ def recalc(data_dir: str, previous: str, out_dir: str, quiet: bool,
     from daix.engine.recalc import check_out_dir, write_recalc
     from daix.engine.recalc import recalc as run
 
-    check_out_dir(out_dir, previous)  # before any work
+    check_out_dir(out_dir, previous, data_dir)  # before any work
     progress.set_quiet(quiet)
     if dask_spec:
         from daix.distributed import client

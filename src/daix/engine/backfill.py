@@ -223,6 +223,9 @@ def _prices(ds: DataSet, check_keys: bool = True):
     from daix.fixes import compute_fixes
 
     trades = ds.table("trades")
+    if trades.num_rows == 0:
+        raise InputError("no prices table, and no trades to derive its hourly fixes from "
+                         "(SPEC §8.2)", path=ds.label("trades"))
     lo, hi = pc.min_max(trades.column("ts").cast("int64")).values()
     start = (lo.as_py() // NS_PER_HOUR + 1) * NS_PER_HOUR
     end = (hi.as_py() // NS_PER_HOUR + 1) * NS_PER_HOUR

@@ -227,15 +227,20 @@ def _merge(new_t, prev_t, replaced: set[str]):
     return both.take(pa.array(order))
 
 
-def check_out_dir(out_dir: str | Path, previous: str | Path) -> None:
+def check_out_dir(out_dir: str | Path, previous: str | Path,
+                  data_dir: str | Path | None = None) -> None:
     """Refuse an output directory that is the previous one, holds it or lies inside it: a
     recalc never touches the previous output (SPEC §7.1), and writing the new one replaces
-    whatever is at ``out_dir``."""
+    whatever is at ``out_dir``, so it must not be or hold ``data_dir`` either."""
     out, prev = Path(out_dir).resolve(), Path(previous).resolve()
     if out == prev or out in prev.parents or prev in out.parents:
         raise ConfigError(f"--out {out_dir} must differ from --previous {previous}, lie outside "
                           "it and not hold it: recalc never touches the previous output "
                           "(SPEC §7.1)")
+    if data_dir is not None:
+        from daix.io import check_output_dir
+
+        check_output_dir(out_dir, [data_dir])
 
 
 def write_recalc(res: RecalcResult, out_dir: str | Path, previous: str | Path) -> Path:
