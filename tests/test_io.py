@@ -178,6 +178,16 @@ def test_naive_timestamp(tmp_path, fmt):
         _expect_error(root, "prices", "ts", "naive timestamp")
 
 
+def test_a_bare_date_in_a_timestamp_column_is_naive(tmp_path):
+    # SPEC §1.1: '2024-03-01' has no zone (its '-01' is the day, not an offset)
+    root = tmp_path / "bare_date"
+    root.mkdir()
+    (root / "supply.csv").write_text(
+        "ts,asset,circulating_supply\n2024-03-01T00:00:00+01:00,BTC,1\n2024-03-02,BTC,2\n")
+    err = _expect_error(root, "supply", "ts", "naive timestamp")
+    assert err.rows == ["row 2: ts='2024-03-02'"]
+
+
 def test_unknown_window(tmp_path):
     tables = clean_tables()
     tables["prices"] = tables["prices"].set_column(

@@ -15,8 +15,9 @@ import numpy as np
 from daix.errors import InputError
 from daix.schemas import BOOL, DATE, FLOAT, INT, MONTH, STRING, TIMESTAMP
 
-#: A timestamp string with an explicit zone: ``Z`` or ``+HH:MM`` / ``+HHMM`` / ``+HH`` (SPEC §1.1).
-_ZONED = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+#: A timestamp string whose time of day carries an explicit zone: ``Z`` or ``+HH:MM`` /
+#: ``+HHMM`` / ``+HH`` (SPEC §1.1). A bare date is naive (its ``-DD`` is no offset).
+_ZONED = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _MONTH = r"^\d{4}-(?:0[1-9]|1[0-2])$"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
