@@ -46,7 +46,6 @@ def write_trades(out: Path, n_trades: int, seed: int = 0) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from daix.io import write_table
     from daix.schemas import arrow_schema
     from daix.synth_assets import asset_ids
     from daix.synth_market import (
@@ -59,6 +58,7 @@ def write_trades(out: Path, n_trades: int, seed: int = 0) -> None:
         student_t,
     )
     from daix.timeutil import NS_PER_DAY, parse_instant
+    from daix.writing import write_table
 
     out.mkdir(parents=True, exist_ok=True)
     start_ns = parse_instant(START)

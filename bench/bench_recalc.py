@@ -200,7 +200,7 @@ def corrected_copy(data: Path, dest: Path, asset: str, window: str, day_ns: int)
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from daix.io import link_or_copy
+    from daix.writing import link_or_copy
 
     if dest.exists():
         shutil.rmtree(dest)

@@ -28,7 +28,6 @@ from daix.distributed_fixes import fixes_distributed  # noqa: E402
 from daix.engine.backfill import backfill  # noqa: E402
 from daix.errors import ConfigError, InputError  # noqa: E402
 from daix.fixes import compute_fixes, fix_grid  # noqa: E402
-from daix.io import write_table  # noqa: E402
 from daix.kernel_warmup import (  # noqa: E402
     LOCK_NAME,
     KernelWarmup,
@@ -37,6 +36,7 @@ from daix.kernel_warmup import (  # noqa: E402
 )
 from daix.synth import synthesize  # noqa: E402
 from daix.timeutil import NS_PER_HOUR, NS_PER_SECOND, parse_instant  # noqa: E402
+from daix.writing import write_table  # noqa: E402
 
 #: Report entries that must equal one run's (``markets`` needs market names, ``seconds`` vary).
 COUNTED = ("start", "end", "windows", "trades_read", "trades_used", "trades_outside_range",

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 
 from daix.cli import main
 from daix.errors import ConfigError, InputError
-from daix.io import DataSet, atomic_output_dir, read_table, write_table
+from daix.io import DataSet, read_table
 from daix.schemas import INPUTS, arrow_schema
 from daix.validation import validate
+from daix.writing import atomic_output_dir, write_table
 
 UTC = dt.timezone.utc
 

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from daix.cli import _terminate_as_exit, main
 from daix.errors import ConfigError, InputError
-from daix.io import DataSet, atomic_output_dir, check_output_dir, check_output_file
+from daix.io import DataSet
+from daix.writing import atomic_output_dir, check_output_dir, check_output_file
 from tests.test_io import clean_tables, write_dir
 
 

@@ -34,9 +34,10 @@ def run_demo(directory: str | Path, assets: int = 40, years: float = 3, seed: in
     from daix.engine.backfill import backfill
     from daix.engine.outputs import write_backfill
     from daix.fixes import compute_fixes
-    from daix.io import DataSet, write_table
+    from daix.io import DataSet
     from daix.synth import synthesize
     from daix.validation import validate
+    from daix.writing import write_table
 
     seconds: dict[str, float] = {}
     root = Path(directory)

@@ -206,7 +206,8 @@ def _warm_keys(tmp: Path) -> list:
     read back from Parquet with its dictionary columns."""
     import pyarrow as pa
 
-    from daix.io import DataSet, write_table
+    from daix.io import DataSet
+    from daix.writing import write_table
 
     prices = pa.table({
         "ts": pa.array([0, 3_600_000_000_000, 0], pa.timestamp("ns", tz="UTC")),
@@ -223,9 +224,9 @@ def _warm_fixes(tmp: Path) -> list:
     import pyarrow.compute as pc
 
     from daix.fixes import compute_fixes
-    from daix.io import write_table
     from daix.synth import synthetic_trades
     from daix.timeutil import NS_PER_HOUR, NS_PER_MINUTE, parse_instant
+    from daix.writing import write_table
 
     data = synthetic_trades(3000, n_assets=3, n_exchanges=4, days=0.25, seed=0)
     t0 = parse_instant("2025-01-01T01:00Z")

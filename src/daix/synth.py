@@ -92,8 +92,8 @@ def synthesize(out_dir: str | os.PathLike, assets: int = 40, years: float = 3, s
     ``out_dir`` is an error (the directory would hold the table twice). Returns a summary:
     rows per table, the time range, the seconds taken.
     """
-    from daix.io import write_table
     from daix.progress import task
+    from daix.writing import write_table
 
     if fmt not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got '{fmt}'")

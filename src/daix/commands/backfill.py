@@ -35,7 +35,7 @@ def backfill(data_dir: str, out_dir: str, indices: tuple[str, ...], family: str 
     from daix import progress
     from daix.engine.backfill import backfill as run
     from daix.engine.outputs import write_backfill
-    from daix.io import check_output_dir
+    from daix.writing import check_output_dir
 
     check_output_dir(out_dir, [data_dir])  # before any work
     progress.set_quiet(quiet)

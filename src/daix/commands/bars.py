@@ -40,9 +40,9 @@ def import_bars(files: tuple[str, ...], asset: str | None, exchange: str | None,
     """
     from daix.bars import read_bar_file
     from daix.errors import ConfigError
-    from daix.io import check_output_file, write_table
     from daix.progress import track
     from daix.timeutil import ns_to_iso
+    from daix.writing import check_output_file, write_table
 
     if not out.endswith((".parquet", ".pq", ".csv")):
         raise ConfigError(f"cannot tell the format of '{out}': use .parquet or .csv")

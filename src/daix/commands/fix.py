@@ -41,8 +41,8 @@ def fix(data_dir: str, out: str, start: str, end: str, realtime: bool, ped: floa
     from daix import progress
     from daix.errors import ConfigError
     from daix.fixes import compute_fixes
-    from daix.io import check_output_file, table_files, write_table
     from daix.timeutil import NS_PER_DAY, parse_instant
+    from daix.writing import check_output_file, table_files, write_table
 
     if not out.endswith(_FORMATS):
         raise ConfigError(f"cannot tell the format of '{out}': use .parquet or .csv")

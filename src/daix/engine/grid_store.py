@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from daix.engine.market import PriceGrid
-from daix.io import link_or_copy
+from daix.writing import link_or_copy
 
 META = "grid.json"
 STACKED = "grid.npy"

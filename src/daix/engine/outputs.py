@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from daix import __version__
-from daix.io import DataSet, atomic_output_dir
+from daix.io import DataSet
 from daix.memory import gc_paused
 from daix.schemas import INPUTS, arrow_schema
 from daix.timeutil import ns_to_iso
+from daix.writing import atomic_output_dir
 
 FIRM, INDICATIVE = "firm", "indicative"
 

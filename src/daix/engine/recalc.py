@@ -238,7 +238,7 @@ def check_out_dir(out_dir: str | Path, previous: str | Path,
                           "it and not hold it: recalc never touches the previous output "
                           "(SPEC §7.1)")
     if data_dir is not None:
-        from daix.io import check_output_dir
+        from daix.writing import check_output_dir
 
         check_output_dir(out_dir, [data_dir])
 

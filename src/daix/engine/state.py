@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from daix.engine.digests import FileParts
-from daix.io import DataSet, link_or_copy
+from daix.io import DataSet
 from daix.memory import gc_paused
+from daix.writing import link_or_copy
 
 #: Per input table: (key columns, time column, value columns) of the hash groups.
 HASH_LAYOUT: dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]] = {
