@@ -122,10 +122,17 @@ def _table_update(ds: DataSet, name: str, old_parts: FileParts | None, old_ph,
         pool[old_parts.key(k)].append(k)
     mapping = np.full(len(old_parts.rows), -1, dtype=np.int64)  # old part -> new part
     fresh_parts: list[int] = []
+    old_first = np.cumsum([0, *old_parts.rows])
+    new_first = np.cumsum([0, *new_parts.rows])
     for g in range(len(new_parts.rows)):
         free = pool.get(new_parts.key(g))
+        if free and name == "trades":
+            # a trades part's hashes hold its rows' positions: reused only where it was
+            free = [k for k in free if old_first[k] == new_first[g]]
         if free:
-            mapping[free.pop(0)] = g
+            k = free[0]
+            pool[new_parts.key(g)].remove(k)
+            mapping[k] = g
         else:
             fresh_parts.append(g)
     gone = [int(k) for k in np.flatnonzero(mapping < 0)]
@@ -142,7 +149,7 @@ def _table_update(ds: DataSet, name: str, old_parts: FileParts | None, old_ph,
     for g in fresh_parts:
         piece = _read_part(ds, name, g)
         pieces.append(piece)
-        got = table_hashes(name, piece)
+        got = table_hashes(name, piece, int(new_first[g]))
         added += got
         where += [g] * len(got)
     ph = pa.concat_tables([kept, hash_rows_table(added, where)]) if added else kept

@@ -65,9 +65,13 @@ def restore_books(books: dict, reached: dict[str, float], baskets, rows) -> dict
 
     from daix.engine.baskets import Basket, ReviewRow
 
+    # The Grayscale family shares its sector screens: its reviews run again for every one of
+    # its books or for none, so its books are restored only when all of them stand whole.
+    gs_whole = all(reached.get(i, NEVER) == NEVER for i, b in books.items()
+                   if b.index.family == "grayscale")
     cuts = {i: int(min(reached.get(i, NEVER), 2**62)) for i, b in books.items()
             if reached.get(i, NEVER) != FROM_START
-            and (b.index.family != "grayscale" or reached.get(i, NEVER) == NEVER)}
+            and (b.index.family != "grayscale" or gs_whole)}
     if not cuts:
         return {}
 
@@ -238,7 +242,9 @@ def make_plan(data: Any, previous: str | Path, hash_files: bool = True) -> Plan:
     if not derived and "prices" not in update.read_whole and (
             not prices_changed or update.prices_patch is not None):
         grid, grid_source, touched = _kept_grid(previous, update.prices_patch)
-    if grid is None and (reached or prices_changed):
+    # The levels of every multi-asset index are computed again from the grid, changed or not
+    # (the kept grid is missing when the previous prices were read whole or held in memory).
+    if grid is None and (reached or prices_changed or any(d.family != "single" for d in defs)):
         from daix.engine.market import build_price_grid
 
         prices, _, fix_report = _prices(ds)

@@ -98,9 +98,10 @@ def _when(table, column: str | None) -> tuple[np.ndarray, bool]:
     return months.astype("datetime64[D]").astype(np.int64), True
 
 
-def table_hashes(name: str, table) -> list[tuple[str, str, str, int]]:
-    """Rows (table, key, month, hash) of one input table (SPEC §7.2)."""
-    keys, months, hashes = table_hash_columns(name, table)
+def table_hashes(name: str, table, first_row: int = 0) -> list[tuple[str, str, str, int]]:
+    """Rows (table, key, month, hash) of one input table, or of its rows from ``first_row``
+    on (SPEC §7.2)."""
+    keys, months, hashes = table_hash_columns(name, table, first_row)
     return list(zip([name] * len(keys), keys.tolist(), months.tolist(), hashes.tolist(),
                     strict=True))
 
@@ -115,9 +116,11 @@ def _key_text(values0: tuple, values1: tuple | None) -> np.ndarray:
     return np.array(labels, dtype=object)
 
 
-def table_hash_columns(name: str, table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, months, hashes) of the slices of one input table: text as object arrays, the
-    hashes as int64 (SPEC §7.2)."""
+def table_hash_columns(name: str, table, first_row: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, months, hashes) of the slices of one input table, or of a part of it whose first
+    row is row ``first_row`` of the table: text as object arrays, the hashes as int64 (SPEC
+    §7.2)."""
     from daix.kernels.hashing import group_hash_nb, month_of_day_nb
 
     key_cols, when_col, value_cols = HASH_LAYOUT[name]
@@ -137,8 +140,10 @@ def table_hash_columns(name: str, table) -> tuple[np.ndarray, np.ndarray, np.nda
     n_months = month_hi - month_lo + 1
     values = [_as_int64(table.column(c)) for c in value_cols]
     if name == "trades":
-        # Row order matters for bit-identical fixes: bind each trade to its position.
-        values = [*values[:3], values[3] ^ np.arange(len(when), dtype=np.int64)]
+        # Row order matters for bit-identical fixes (sums in input order): bind each trade to
+        # its position in the whole table, so that moving a part moves its hashes too.
+        values = [*values[:3], values[3] ^ np.arange(first_row, first_row + len(when),
+                                                     dtype=np.int64)]
     while len(values) < 4:
         values.append(when)
     sums = group_hash_nb(k0, null0, k1, null1, n1, when, is_days, month_lo, n_months, n_keys,
@@ -228,7 +233,7 @@ def table_state(name: str, ds: DataSet) -> TableState:
         # Parts side by side: the hashing kernel releases the GIL.
         with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
             got = list(pool.map(lambda k: table_hash_columns(name, table.slice(
-                starts[k], parts.rows[k])), range(len(parts.rows))))
+                starts[k], parts.rows[k]), starts[k]), range(len(parts.rows))))
     else:
         if parts is not None and parts.kind == "parquet":
             parts = None  # rows do not line up with the file's row groups: no parts
