@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
+from test_io import clean_tables, write_dir
 
 from daix.cli import main
 from daix.engine.reference import Reference
@@ -18,7 +19,6 @@ from daix.errors import InputError
 from daix.io import DataSet
 from daix.schemas import INPUTS
 from daix.validation import validate
-from tests.test_io import clean_tables, write_dir
 
 #: (table, column) pairs that need a value in every row.
 REQUIRED = [(name, col) for name, spec in INPUTS.items() for col in spec.not_null]

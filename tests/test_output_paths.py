@@ -14,12 +14,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from test_io import clean_tables, write_dir
 
 from daix.cli import _terminate_as_exit, main
 from daix.errors import ConfigError, InputError
 from daix.io import DataSet
 from daix.writing import atomic_output_dir, check_output_dir, check_output_file
-from tests.test_io import clean_tables, write_dir
 
 
 def run(*args: str):
