@@ -85,3 +85,18 @@ def test_trades_row_groups_trading_places(tmp_path):
     full = backfill(new)
     assert_same(res, full)
     assert res.result.manifest["recalc"]["n_changes"] > 0
+
+
+def test_skipped_reasons_are_those_of_a_full_backfill(data, tmp_path):
+    """Without the fx table the EUR single asset indices have no level: a recalc names the
+    same reason as a backfill (no EUR rows, SPEC §3.2), not the one kept from before."""
+    old = tmp_path / "old"
+    write_backfill(backfill(data), old)
+    new = tmp_path / "new"
+    shutil.copytree(data, new)
+    (new / "fx.parquet").unlink()
+    res = recalc(new, old)
+    full = backfill(new)
+    assert_same(res, full)
+    assert res.result.manifest["skipped"] == full.manifest["skipped"]
+    assert full.manifest["skipped"]["BTC_RT_EUR"] == "no EUR rows in the fx table (SPEC §3.2)"

@@ -94,7 +94,7 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
     reference = (Reference.prepare(ds, any(d.family == "grayscale" for d in multi))
                  if multi else None)
     from daix.engine.market import AsOf, build_price_grid
-    from daix.engine.single import TickStream, single_levels
+    from daix.engine.single import TickStream, single_series
     from daix.engine.state import StateHashes
 
     # For state/ (SPEC §7), the slices of every table are hashed (prices first) in a background
@@ -147,14 +147,11 @@ def backfill(data: Any, indices: Iterable[str] | None = None, start: Any = None,
         t = time.perf_counter()
         realtime = ticks.counts
         for d in progress.track(singles, "single asset indices"):
-            if d.currency == "EUR" and "EUR" not in fx.times:
-                skipped[d.id] = "no EUR rows in the fx table (SPEC §3.2)"
-                continue
-            s = single_levels(d, grid, ticks, fx, hourly)
+            s, why = single_series(d, grid, ticks, fx, hourly)
             if s is None:
-                skipped[d.id] = f"no {d.window} fix of {d.asset} in the prices table"
-                continue
-            series.append(s)
+                skipped[d.id] = why
+            else:
+                series.append(s)
         timings["single"] = time.perf_counter() - t
     for d in multi:
         if d.id in books and not books[d.id].baskets:

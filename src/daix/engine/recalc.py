@@ -52,7 +52,7 @@ def recalc(data: Any, previous: str | Path, client: Any = None) -> RecalcResult:
     from daix.engine.market import AsOf
     from daix.engine.outputs import build_tables, manifest_for
     from daix.engine.recalc_plan import make_plan, rerun_part
-    from daix.engine.single import TickStream, single_levels
+    from daix.engine.single import TickStream, single_series
     from daix.engine.state import kept_books
 
     t_start = time.perf_counter()
@@ -90,9 +90,9 @@ def recalc(data: Any, previous: str | Path, client: Any = None) -> RecalcResult:
         ticks = ticks or TickStream(None)
         for d in plan.singles:
             skipped.pop(d.id, None)
-            s = single_levels(d, grid, ticks, fx, hourly)
+            s, why = single_series(d, grid, ticks, fx, hourly)
             if s is None:
-                skipped[d.id] = f"no {d.window} fix of {d.asset} in the prices table"
+                skipped[d.id] = why
             else:
                 series.append(s)
     timings["reviews_and_levels"] = time.perf_counter() - t

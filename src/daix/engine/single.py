@@ -78,6 +78,18 @@ class TickStream:
         return asset in self.ts and bool(np.isfinite(self.price[asset]).any())
 
 
+def single_series(index: IndexDef, grid: PriceGrid | None, ticks: TickStream, fx: AsOf,
+                  hourly: bool = False) -> tuple[SeriesLevels | None, str | None]:
+    """(levels, None) of one single asset index, or (None, why it has none) for the
+    manifest's ``skipped``: a backfill and a recalc give the same reasons."""
+    if index.currency == "EUR" and "EUR" not in fx.times:
+        return None, "no EUR rows in the fx table (SPEC §3.2)"
+    s = single_levels(index, grid, ticks, fx, hourly)
+    if s is None:
+        return None, f"no {index.window} fix of {index.asset} in the prices table"
+    return s, None
+
+
 def single_levels(index: IndexDef, grid: PriceGrid | None, ticks: TickStream, fx: AsOf,
                   hourly: bool = False) -> SeriesLevels | None:
     """Levels of one single asset index over the data, or None when it has no fix at all."""
