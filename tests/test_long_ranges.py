@@ -77,6 +77,7 @@ def test_text_instants_keep_their_nanoseconds():
     assert parse_instant("2022-03-09T21:00:00.000000001Z") == base + 1
     assert parse_instant("2022-03-09T21:00:00.123456789Z") == base + 123_456_789
     assert parse_instant("2022-03-09T21:00:00.5Z") == base + 500_000_000
+    assert parse_instant("2022-03-09 21:00:00.000000007+00:00") == base + 7
     assert parse_instant("2022-03-09T22:00:00.000000250+01:00") == base + 250
     assert parse_instant("2022-03-09T21:00:00.1234567890Z") == base + 123_456_789
     assert parse_instant("2022-03-09") == parse_instant("2022-03-09T00:00:00Z")

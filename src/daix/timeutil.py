@@ -15,7 +15,7 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 
 UTC = dt.timezone.utc
 #: The fraction of the seconds of an ISO 8601 time (``12:00:00.000000001``).
-_FRACTION = re.compile(r"(?<=T\d{2}:\d{2}:\d{2})[.,](\d+)")
+_FRACTION = re.compile(r"(?<=[Tt ]\d{2}:\d{2}:\d{2})[.,](\d+)")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Zone abbreviations used in index names, mapped to IANA zones (SPEC §1.2).
