@@ -94,9 +94,8 @@ def _plain_cast(col, target, kind: str, label: str, name: str):
     unit = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[col.type.unit]
     values = col.cast(pa.int64()).to_numpy(zero_copy_only=False)
     limit = np.iinfo(np.int64).max // unit
-    bad = pa.array(np.abs(np.nan_to_num(values.astype(float))) > limit)
     data = col if not isinstance(col, pa.ChunkedArray) else col.combine_chunks()
-    idx = np.flatnonzero(bad.to_numpy(zero_copy_only=False))[:5]
+    idx = np.flatnonzero(np.abs(np.nan_to_num(values.astype(float))) > limit)[:5]
     raise InputError(
         "instant out of range: int64 nanoseconds hold 1677-09-21 to 2262-04-11 (SPEC §1.1); "
         "leave an open-ended bound empty", path=label, column=name,

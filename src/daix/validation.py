@@ -104,43 +104,39 @@ def _summarise(table, summary: TableSummary) -> None:
             break
 
 
-def _bad_positive(table, column: str):
-    """Mask of rows whose value is null, not finite or not positive."""
+def _bad_positive(table, column: str, zero_ok: bool = False):
+    """Mask of rows whose value is null, not finite or not positive (negative, with
+    ``zero_ok``)."""
     import pyarrow.compute as pc
 
     col = table.column(column)
-    ok = pc.and_(pc.is_finite(col), pc.greater(col, 0))
+    ok = pc.and_(pc.is_finite(col), (pc.greater_equal if zero_ok else pc.greater)(col, 0))
     return pc.invert(pc.fill_null(ok, False))
+
+
+#: Per table: (column, why its unusable values are skipped, whether 0 is usable).
+_ROW_CHECKS = {
+    "trades": [("price", "SPEC §2.3: rejected by `fix`", False),
+               ("size", "SPEC §2.3: rejected by `fix`", False)],
+    "prices": [("price", "SPEC §8.2: counts as no price", False)],
+    "supply": [("circulating_supply",
+                "SPEC §3.8/§8.3: the asset is ineligible while this is its latest row", False)],
+    "fx": [("usd_per_unit", "not a usable exchange rate", False)],
+    "volume": [("volume_usd", "SPEC §4.5: not a day on record for the ADTV", True)],
+}
 
 
 def _row_problems(name: str, table, label: str) -> list[str]:
     import pyarrow.compute as pc
 
-    checks = {
-        "trades": [("price", "SPEC §2.3: rejected by `fix`"),
-                   ("size", "SPEC §2.3: rejected by `fix`")],
-        "prices": [("price", "SPEC §8.2: counts as no price")],
-        "supply": [("circulating_supply",
-                    "SPEC §3.8/§8.3: the asset is ineligible while this is its latest row")],
-        "fx": [("usd_per_unit", "not a usable exchange rate")],
-    }.get(name, [])
     out = []
-    for column, why in checks:
-        bad = _bad_positive(table, column)
+    for column, why, zero_ok in _ROW_CHECKS.get(name, []):
+        bad = _bad_positive(table, column, zero_ok)
         n = pc.sum(bad).as_py() or 0
         if n:
             rows = "\n".join(f"    {r}" for r in example_rows(table, bad))
-            out.append(f"{label}: column '{column}': {n} row(s) null, not finite or <= 0 "
-                       f"({why})\n  example rows:\n{rows}")
-    if name == "volume":
-        col = table.column("volume_usd")
-        bad = pc.invert(pc.fill_null(pc.and_(pc.is_finite(col), pc.greater_equal(col, 0)),
-                                     False))
-        n = pc.sum(bad).as_py() or 0
-        if n:
-            rows = "\n".join(f"    {r}" for r in example_rows(table, bad))
-            out.append(f"{label}: column 'volume_usd': {n} row(s) null, not finite or < 0 "
-                       f"(SPEC §4.5: not a day on record for the ADTV)\n  example rows:\n{rows}")
+            out.append(f"{label}: column '{column}': {n} row(s) null, not finite or "
+                       f"{'< 0' if zero_ok else '<= 0'} ({why})\n  example rows:\n{rows}")
     return out
 
 
